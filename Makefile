@@ -1,0 +1,47 @@
+# EnhanceIt — everything a fresh machine needs is installed by these targets.
+#   make run     the service with embedded defaults (local storage, in-process worker)
+#   make test    lint, type-check and the whole test suite
+#   make bench   speed and memory figures
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run test lint typecheck pytest bench lock clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/enhanceit models install --all
+	touch $(STAMP)
+
+run: install
+	$(BIN)/python -m enhanceit.demo
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+bench: install
+	$(BIN)/python bench/run.py
+
+lock: install
+	{ echo "# Exact versions the project is tested with (pip constraints; regenerate with 'make lock')."; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e'; } > constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info

@@ -1,0 +1,167 @@
+"""``enhanceit upscale``: files to a file or a folder, with a progress bar on a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from pydantic import ValidationError
+
+from enhanceit.cli import EXIT_FAILED, EXIT_OK, IMAGE_SUFFIXES, UsageError, check_writable_dir
+from enhanceit.config import load_settings
+from enhanceit.engine.plan import check_noise
+from enhanceit.engine.runtime import Engine, EngineConfig
+from enhanceit.errors import EnhanceItError, InvalidRequest
+from enhanceit.imaging.formats import EXTENSIONS, OutputFormat, output_format
+from enhanceit.options import DEFAULT_MODEL, EnhanceOptions
+from enhanceit.pipeline.process import enhance_file
+
+
+@dataclass(frozen=True)
+class Job:
+    src: Path
+    dst: Path
+    format: OutputFormat
+
+
+class ProgressBar:
+    """``name [#####-----] 12/64 tiles`` redrawn in place on a terminal; silent elsewhere."""
+
+    def __init__(self, name: str, stream: TextIO, enabled: bool, width: int = 30) -> None:
+        self.name, self.stream, self.enabled, self.width = name, stream, enabled, width
+        self._last = -1.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled or total <= 0:
+            return
+        now = time.monotonic()
+        if done < total and now - self._last < 0.1:
+            return
+        self._last = now
+        filled = self.width * done // total
+        bar = "#" * filled + "-" * (self.width - filled)
+        self.stream.write(f"\r{self.name[:40]} [{bar}] {done}/{total} tiles")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled and self._last >= 0:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+def _format_for(path: Path, explicit: str | None) -> OutputFormat:
+    if explicit:
+        return output_format(explicit)
+    suffix = path.suffix.lower().lstrip(".")
+    try:
+        return output_format(suffix)
+    except ValueError:
+        return "png"
+
+
+def _folder_inputs(folder: Path, recursive: bool) -> list[Path]:
+    pattern = folder.rglob("*") if recursive else folder.glob("*")
+    return sorted(p for p in pattern if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def plan_jobs(inputs: list[Path], output: Path, recursive: bool, explicit_format: str | None) -> list[Job]:
+    """Pair every input with its output: one file to one file, anything else into a folder."""
+    if len(inputs) == 1 and inputs[0].is_file() and not output.is_dir():
+        check_writable_dir(output.parent if str(output.parent) else Path("."))
+        return [Job(inputs[0], output, _format_for(output, explicit_format))]
+    if output.exists() and not output.is_dir():
+        raise UsageError(f"{output}: several inputs need an output folder, and this is a file")
+    fmt = output_format(explicit_format) if explicit_format else "png"
+    jobs: list[Job] = []
+    taken: set[Path] = set()
+    for item in inputs:
+        if item.is_dir():
+            pairs = [(p, p.relative_to(item)) for p in _folder_inputs(item, recursive)]
+        else:
+            pairs = [(item, Path(item.name))]
+        for src, rel in pairs:
+            dst = output / rel.with_suffix(EXTENSIONS[fmt])
+            if dst in taken:  # a.png and a.jpg both want a.png: keep the original suffix in the name
+                dst = output / rel.with_name(rel.name + EXTENSIONS[fmt])
+            taken.add(dst)
+            jobs.append(Job(src, dst, fmt))
+    return jobs
+
+
+def _options(args: argparse.Namespace, fmt: OutputFormat) -> EnhanceOptions:
+    try:
+        return EnhanceOptions(
+            model=args.model or DEFAULT_MODEL,
+            noise=args.noise,
+            scale=args.scale,
+            width=args.width,
+            height=args.height,
+            tta=args.tta,
+            format=fmt,
+            quality=args.quality,
+            tile=args.tile,
+        )
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise UsageError(f"--{where}: {first['msg']}" if where else first["msg"]) from None
+
+
+def run_upscale(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    jobs = plan_jobs(list(args.inputs), args.output, args.recursive, args.format)
+    if not jobs:
+        raise UsageError("no images found in the given inputs")
+    engine = Engine(
+        EngineConfig(
+            threads=args.threads or settings.engine.threads,
+            gpu=settings.engine.gpu,
+            memory_budget_mb=settings.engine.memory_budget_mb,
+            tile=settings.engine.tile,
+            models_dir=settings.resolved_models_dir,
+        )
+    )
+    first = _options(args, jobs[0].format)
+    # Refuse an impossible request before touching any file (exit 2), not once per file.
+    check_noise(engine.registry.get(first.model), first.noise)
+
+    interactive = sys.stderr.isatty() and not args.quiet
+    failures = 0
+    for job in jobs:
+        if job.dst.parent != Path(""):
+            job.dst.parent.mkdir(parents=True, exist_ok=True)
+        bar = ProgressBar(job.src.name, sys.stderr, interactive)
+        started = time.perf_counter()
+        try:
+            if not job.src.is_file():
+                raise EnhanceItError("no such file")
+            outcome = enhance_file(
+                job.src,
+                job.dst,
+                _options(args, job.format),
+                engine,
+                settings.limits,
+                tmp_dir=settings.tmp_dir,
+                progress=bar,
+            )
+        except InvalidRequest:
+            raise
+        except EnhanceItError as e:
+            bar.close()
+            print(f"enhanceit: {job.src}: {e}", file=sys.stderr)
+            failures += 1
+            continue
+        finally:
+            bar.close()
+        if not args.quiet:
+            enc = outcome.encoded
+            print(
+                f"{job.src} -> {enc.path} ({enc.width}x{enc.height} {enc.format}, "
+                f"{time.perf_counter() - started:.2f} s)",
+                file=sys.stderr,
+            )
+    return EXIT_FAILED if failures else EXIT_OK

@@ -1,0 +1,104 @@
+"""Configuration: one validated :class:`Settings`, composed of one sub-model per component.
+
+Sources, strongest first: keyword arguments, ``ENHANCEIT_*`` environment variables, the YAML file named by
+``ENHANCEIT_CONFIG`` (or ``config.yaml`` in the working folder, if present), then the defaults below, which
+run a complete service on one machine with nothing else installed.
+
+A sub-model's fields are read from ``ENHANCEIT_<COMPONENT>_<FIELD>``: ``ENHANCEIT_ENGINE_THREADS``,
+``ENHANCEIT_LIMITS_MAX_INPUT_PIXELS``, ``ENHANCEIT_S3_BUCKET``. In YAML they nest::
+
+    engine:
+      threads: 2
+    limits:
+      max_input_pixels: 16000000
+
+Settings are built once by :func:`get_settings` and passed down; nothing reads the environment at import.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+
+class EngineSettings(BaseModel):
+    threads: int = Field(0, ge=0, description="ncnn threads per inference; 0 = all cores")
+    gpu: int | None = Field(None, ge=0, description="Vulkan device index; unset = CPU")
+    memory_budget_mb: int = Field(400, ge=128, description="memory one inference may use; sets the tile size")
+    tile: int = Field(0, ge=0, description="force a tile side for every model (0 = per-model default)")
+
+
+class LimitSettings(BaseModel):
+    max_input_pixels: int = Field(40_000_000, ge=1, description="largest input, read from its header")
+    max_output_pixels: int = Field(
+        134_217_728, ge=1, description="input pixels x scale² x TTA level may not exceed this"
+    )
+    max_whole_frame_pixels: int = Field(
+        16_777_216, ge=1, description="largest WebP/AVIF output (their encoders hold the whole frame)"
+    )
+    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, description="largest upload or download")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ENHANCEIT_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="forbid",
+    )
+
+    data_dir: Path = Field(Path("data"), description="local storage, job database and converted models")
+    models_dir: Path | None = Field(None, description="converted models (default: DATA_DIR/models)")
+    tmp_dir: Path | None = Field(None, description="scratch space for rasters (default: system temp)")
+    engine: EngineSettings = EngineSettings()
+    limits: LimitSettings = LimitSettings()
+
+    @property
+    def resolved_models_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = config_file()
+        if path is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+        return tuple(sources)
+
+
+def config_file() -> Path | None:
+    named = os.environ.get("ENHANCEIT_CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise FileNotFoundError(f"ENHANCEIT_CONFIG names {path}, which does not exist")
+        return path
+    default = Path("config.yaml")
+    return default if default.is_file() else None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Fresh settings (no cache), e.g. for tests and the CLI's overrides."""
+    return Settings(**overrides)

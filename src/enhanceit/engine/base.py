@@ -1,0 +1,44 @@
+"""What the engine needs from a network, whatever runs it (ncnn on CPU or Vulkan, or the test fake)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from enhanceit.models.spec import PadMode
+
+FloatImage = npt.NDArray[np.float32]
+
+
+class Network(Protocol):
+    """A loaded network, safe to call from several threads at once.
+
+    ``run`` takes one tile as float32 RGB in [0, 1], channels first, with ``pad`` context pixels on each
+    side: shape (3, h + 2*pad, w + 2*pad) where h and w are multiples of ``multiple``. It returns the
+    enhanced tile without its context, unclipped: shape (3, scale*h, scale*w).
+    """
+
+    scale: int
+    pad: int
+    pad_mode: PadMode
+    multiple: int
+    #: Quantise with truncation instead of rounding (waifu2x-chainer's convention, for parity).
+    truncate: bool
+
+    def run(self, tile: FloatImage) -> FloatImage: ...
+
+
+def crop_output(out: FloatImage, tile_h: int, tile_w: int, scale: int) -> FloatImage:
+    """Cut a network's output down to ``scale * tile`` pixels, centred.
+
+    Nets with valid convolutions already trim most of their input's context; nets with same-padding keep
+    all of it (scaled). Either way the excess is symmetric, which this checks.
+    """
+    want_h, want_w = scale * tile_h, scale * tile_w
+    extra_h, extra_w = out.shape[1] - want_h, out.shape[2] - want_w
+    if extra_h < 0 or extra_w < 0 or extra_h % 2 or extra_w % 2:
+        raise RuntimeError(f"network output {out.shape[1]}x{out.shape[2]} cannot be centred on {want_h}x{want_w}")
+    top, left = extra_h // 2, extra_w // 2
+    return out[:, top : top + want_h, left : left + want_w]

@@ -1,0 +1,149 @@
+"""The engine: loaded networks, tile sizes from a memory budget, and passes from raster to raster.
+
+An :class:`Engine` is created once per process and shared. It loads each network the first time it is
+needed (after verifying its weights) and keeps it; ``run_plan`` chains a plan's passes through temporary
+raster files in a work folder, reporting progress per tile and checking for cancellation between tiles.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from enhanceit.engine.base import Network
+from enhanceit.engine.plan import Plan
+from enhanceit.engine.tiles import count_tiles, round_up, run_pass
+from enhanceit.imaging.raster import Raster, RasterInfo
+from enhanceit.models import weights
+from enhanceit.models.registry import REGISTRY, Registry
+from enhanceit.models.spec import ModelSpec, Net
+
+NetworkFactory = Callable[[ModelSpec, Net], Network]
+#: Called with (tiles done, tiles in all passes).
+Progress = Callable[[int, int], None]
+
+MIN_TILE = 16
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    #: ncnn threads per inference; 0 = every core of the machine.
+    threads: int = 0
+    #: Vulkan device index, or None for the CPU.
+    gpu: int | None = None
+    #: Memory one inference may use, in MB; tiles shrink below the model's default to fit it.
+    memory_budget_mb: int = 400
+    #: Tile side forced for every model (0 = each model's default, reduced to fit the budget).
+    tile: int = 0
+    models_dir: Path | None = None
+
+    @property
+    def thread_count(self) -> int:
+        return self.threads or os.cpu_count() or 1
+
+
+@dataclass
+class _Counter:
+    total: int
+    done: int = 0
+    callback: Progress | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def tick(self) -> None:
+        with self.lock:
+            self.done += 1
+            done = self.done
+        if self.callback is not None:
+            self.callback(done, self.total)
+
+
+class Engine:
+    def __init__(
+        self,
+        config: EngineConfig | None = None,
+        registry: Registry = REGISTRY,
+        factory: NetworkFactory | None = None,
+    ) -> None:
+        self.config = config or EngineConfig()
+        self.registry = registry
+        self._factory = factory or self._load_ncnn
+        self._networks: dict[tuple[str, str], Network] = {}
+        self._lock = threading.Lock()
+
+    def _load_ncnn(self, spec: ModelSpec, net: Net) -> Network:
+        from enhanceit.engine.ncnn_backend import NcnnNetwork
+
+        param, bin_path = weights.verified_net_files(net, self.config.models_dir)
+        return NcnnNetwork(net, param, bin_path, self.config.thread_count, self.config.gpu)
+
+    def network(self, spec: ModelSpec, net: Net) -> Network:
+        key = (spec.id, net.key)
+        with self._lock:
+            found = self._networks.get(key)
+            if found is None:
+                found = self._networks[key] = self._factory(spec, net)
+            return found
+
+    def loaded(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self._networks)
+
+    def tile_for(self, spec: ModelSpec, net: Net, requested: int | None = None) -> int:
+        """Tile side for a net: the request, else the config, else the model default cut to the budget."""
+        forced = requested or self.config.tile
+        if forced:
+            return round_up(max(forced, MIN_TILE), net.multiple)
+        tile = round_up(spec.default_tile, net.multiple)
+        if self.config.gpu is not None:
+            tile *= 4  # GPUs want big tiles; their memory is not this process's RSS
+        budget_kb = (self.config.memory_budget_mb - spec.base_mb) * 1024
+
+        def fits(t: int) -> bool:
+            side = net.pre_upsample * (t + 2 * net.pad)
+            return side * side * spec.kb_per_px <= budget_kb
+
+        while tile > MIN_TILE and not fits(tile):
+            tile -= net.multiple
+        return round_up(tile, net.multiple)
+
+    def run_plan(
+        self,
+        spec: ModelSpec,
+        plan: Plan,
+        src: Raster,
+        workdir: Path,
+        *,
+        tta: int = 0,
+        tile: int | None = None,
+        progress: Progress | None = None,
+        check: Callable[[], None] | None = None,
+    ) -> Raster:
+        """Run every pass of ``plan`` on ``src``; returns the last raster (``src`` itself if no pass)."""
+        width, height = src.info.width, src.info.height
+        sizes: list[tuple[int, int]] = []
+        tiles = []
+        for net in plan.passes:
+            t = self.tile_for(spec, net, tile)
+            tiles.append(t)
+            sizes.append((width, height))
+            width, height = width * net.scale, height * net.scale
+        total = sum(count_tiles(w, h, t, n.multiple) for (w, h), t, n in zip(sizes, tiles, plan.passes, strict=True))
+        counter = _Counter(total=total, callback=progress)
+        current = src
+        for index, (net, t) in enumerate(zip(plan.passes, tiles, strict=True)):
+            network = self.network(spec, net)
+            info = RasterInfo(current.info.width * net.scale, current.info.height * net.scale, 3, current.info.dtype)
+            out = Raster.create(workdir / f"pass{index}.raw", info)
+            try:
+                run_pass(network, current, out, t, tta=tta, on_tile=counter.tick, check=check)
+            except BaseException:
+                out.close()
+                raise
+            if current is not src:
+                current.close()
+                current.path.unlink(missing_ok=True)
+            current = out
+        return current

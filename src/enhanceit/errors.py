@@ -1,0 +1,153 @@
+"""EnhanceIt's errors, each carrying its HTTP meaning where it is defined.
+
+Every error a user can cause or meet is an :class:`EnhanceItError`. The API turns one into an RFC 7807
+``application/problem+json`` answer from ``status_code``, ``slug`` and ``title``; the CLI prints
+``str(error)`` on one line; the queue retries only errors whose ``retryable`` is true.
+
+Foreign errors (libvips, ncnn, botocore, httpx) are translated into these at the boundary of the module
+that calls the foreign library, so nothing above that module ever sees them.
+
+    EnhanceItError
+    ├── InvalidRequest                 400  bad parameters
+    │   ├── UnknownModel               400
+    │   └── UnsupportedOperation       400  noise/scale the model cannot do
+    ├── Unauthorized                   401
+    ├── ForbiddenURL                   403  URL or address not allowed (SSRF policy)
+    ├── NotFound                       404
+    ├── PayloadTooLarge                413  too many bytes
+    ├── UnsupportedFormat              415
+    ├── ImageTooLarge                  422  too many pixels (input, output, or for the output format)
+    ├── UndecodableImage               422
+    ├── Busy                           429  queue full or rate limited (Retry-After)
+    ├── Canceled                       499  a job stopped on request
+    ├── ModelIntegrityError            500  weight file missing or its sha256 differs
+    ├── OutputError                    500  result could not be written
+    ├── UpstreamError                  502  the image server answered badly
+    ├── StorageUnavailable             503  the object store failed (retryable)
+    └── UpstreamTimeout                504
+"""
+
+from __future__ import annotations
+
+
+class EnhanceItError(Exception):
+    """Base of every error EnhanceIt reports to a user."""
+
+    status_code: int = 500
+    slug: str = "internal-error"
+    title: str = "Internal error"
+    #: Whether a queue worker should try the job again (transient faults only, never bad input).
+    retryable: bool = False
+
+    def __init__(self, detail: str | None = None) -> None:
+        self.detail = detail or self.title
+        super().__init__(self.detail)
+
+    @property
+    def type_uri(self) -> str:
+        return f"https://enhanceit.dev/problems/{self.slug}"
+
+
+class InvalidRequest(EnhanceItError):
+    status_code = 400
+    slug = "invalid-request"
+    title = "Invalid request"
+
+
+class UnknownModel(InvalidRequest):
+    slug = "unknown-model"
+    title = "Unknown model"
+
+
+class UnsupportedOperation(InvalidRequest):
+    slug = "unsupported-operation"
+    title = "The model cannot do this"
+
+
+class Unauthorized(EnhanceItError):
+    status_code = 401
+    slug = "unauthorized"
+    title = "Missing or invalid API key"
+
+
+class ForbiddenURL(EnhanceItError):
+    status_code = 403
+    slug = "forbidden-url"
+    title = "URL not allowed"
+
+
+class NotFound(EnhanceItError):
+    status_code = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class PayloadTooLarge(EnhanceItError):
+    status_code = 413
+    slug = "payload-too-large"
+    title = "Image too large"
+
+
+class UnsupportedFormat(EnhanceItError):
+    status_code = 415
+    slug = "unsupported-format"
+    title = "Unsupported image format"
+
+
+class ImageTooLarge(EnhanceItError):
+    status_code = 422
+    slug = "too-many-pixels"
+    title = "Too many pixels"
+
+
+class UndecodableImage(EnhanceItError):
+    status_code = 422
+    slug = "undecodable-image"
+    title = "The image could not be decoded"
+
+
+class Busy(EnhanceItError):
+    status_code = 429
+    slug = "busy"
+    title = "Too many requests"
+
+    def __init__(self, detail: str | None = None, retry_after: int = 5) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class Canceled(EnhanceItError):
+    status_code = 499
+    slug = "canceled"
+    title = "Canceled"
+
+
+class ModelIntegrityError(EnhanceItError):
+    status_code = 500
+    slug = "model-integrity"
+    title = "Model weights missing or corrupt"
+
+
+class OutputError(EnhanceItError):
+    status_code = 500
+    slug = "output-error"
+    title = "The result could not be written"
+
+
+class UpstreamError(EnhanceItError):
+    status_code = 502
+    slug = "upstream-error"
+    title = "The image server failed"
+
+
+class StorageUnavailable(EnhanceItError):
+    status_code = 503
+    slug = "storage-unavailable"
+    title = "Storage unavailable"
+    retryable = True
+
+
+class UpstreamTimeout(EnhanceItError):
+    status_code = 504
+    slug = "upstream-timeout"
+    title = "The image server timed out"

@@ -1,0 +1,88 @@
+"""What an image is, from its header alone: format, displayed size, bands, depth, orientation.
+
+Nothing here decodes pixels, so limits can be checked before a decompression bomb costs anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from enhanceit.errors import UndecodableImage, UnsupportedFormat
+from enhanceit.imaging import bmp
+from enhanceit.imaging.formats import SNIFF_BYTES, InputFormat, sniff
+from enhanceit.imaging.vips import pyvips
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: InputFormat
+    #: Size as displayed, after EXIF orientation.
+    width: int
+    height: int
+    bands: int
+    #: libvips band format: uchar, ushort, float, ...
+    sample: str
+    interpretation: str
+    orientation: int
+    has_alpha: bool
+    has_icc: bool
+    pages: int = 1
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def gray(self) -> bool:
+        return self.interpretation in ("b-w", "grey16")
+
+    @property
+    def sixteen_bit(self) -> bool:
+        return self.sample == "ushort" or self.interpretation in ("rgb16", "grey16")
+
+
+def vips_error_line(error: Exception) -> str:
+    """The useful line of a libvips error, without file paths (they are ours, not the user's)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    for line in reversed(lines):
+        if ":" in line and not line.startswith("unable to"):
+            return line.split(":", 1)[1].strip()[:200]
+    return lines[-1][:200] if lines else "decoder error"
+
+
+def probe(path: Path) -> ImageInfo:
+    with path.open("rb") as f:
+        head = f.read(SNIFF_BYTES)
+    fmt = sniff(head)
+    if fmt is None:
+        raise UnsupportedFormat("not an image in a supported format (PNG, JPEG, WebP, AVIF/HEIF, TIFF, GIF, BMP)")
+    if fmt == "bmp":
+        h = bmp.read_header(path)
+        return ImageInfo(fmt, h.width, h.height, 4 if h.has_alpha else 3, "uchar", "srgb", 1, h.has_alpha, False)
+    try:
+        image = pyvips.Image.new_from_file(str(path), access="sequential")
+    except pyvips.Error as e:
+        raise UndecodableImage(f"cannot read the {fmt.upper()} header: {vips_error_line(e)}") from None
+    fields = set(image.get_fields())
+    orientation = int(image.get("orientation")) if "orientation" in fields else 1
+    if not 1 <= orientation <= 8:
+        orientation = 1
+    width, height = image.width, image.height
+    pages = int(image.get("n-pages")) if "n-pages" in fields else 1
+    if fmt == "gif" and "page-height" in fields:
+        height = int(image.get("page-height"))
+    if orientation >= 5:
+        width, height = height, width
+    return ImageInfo(
+        format=fmt,
+        width=width,
+        height=height,
+        bands=image.bands,
+        sample=str(image.format),
+        interpretation=str(image.interpretation),
+        orientation=orientation,
+        has_alpha=bool(image.hasalpha()),
+        has_icc="icc-profile-data" in fields,
+        pages=pages,
+    )

@@ -1,0 +1,31 @@
+"""libvips, set up once for untrusted images: only our formats, no operation cache, big decodes to disc.
+
+Import pyvips through this module. It blocks every libvips loader except PNG, JPEG, WebP, HEIF/AVIF,
+TIFF and GIF (no SVG, no vips/matrix/CSV files), turns off the operation cache (a service sees each image
+once; the cache would only hold memory), and makes random-access decodes above 16 MB go to a temporary
+file instead of memory (``VIPS_DISC_THRESHOLD``).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("VIPS_DISC_THRESHOLD", "16m")
+
+import pyvips
+
+ALLOWED_LOADERS = (
+    "VipsForeignLoadPng",
+    "VipsForeignLoadJpeg",
+    "VipsForeignLoadWebp",
+    "VipsForeignLoadHeif",
+    "VipsForeignLoadTiff",
+    "VipsForeignLoadNsgif",
+)
+
+pyvips.cache_set_max(0)
+pyvips.operation_block_set("VipsForeignLoad", True)
+for _name in ALLOWED_LOADERS:
+    pyvips.operation_block_set(_name, False)
+
+__all__ = ["pyvips"]

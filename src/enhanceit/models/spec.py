@@ -1,0 +1,138 @@
+"""Frozen descriptions of models: what a network is, how to feed it, and where its weights come from.
+
+A :class:`ModelSpec` is what users pick (``waifu2x-cunet``); it owns one :class:`Net` per (scale, noise)
+variant, and every :class:`Net` names its two weight files pinned by source and sha256. Nothing here
+loads anything: :mod:`enhanceit.models.weights` finds and verifies files, the engine runs them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+PadMode = Literal["replicate", "reflect"]
+#: ``add-nearest-input``: the net predicts a residual that is added to the nearest-upsampled input
+#: (Real-CUGAN 4x). ``none``: the net's output is the image.
+PostProcess = Literal["none", "add-nearest-input"]
+#: ``rgb``: the net sees RGB. ``y``: the net sees the luma of YCbCr; chroma is resized (waifu2x-chainer y).
+ColorMode = Literal["rgb", "y"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where weight files come from: a Python distribution pinned to one version.
+
+    ``kind="package"``: an installed dependency; files are read from the module's folder.
+    ``kind="converted"``: files made by ``enhanceit models install`` under the models folder
+    (waifu2x-chainer's npz weights converted to ncnn); ``module`` is then that sub-folder's name.
+    """
+
+    distribution: str
+    version: str
+    module: str
+    kind: Literal["package", "converted"] = "package"
+
+    @property
+    def pin(self) -> str:
+        return f"{self.distribution}=={self.version}"
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    source: Source
+    path: str
+    sha256: str
+
+    def __post_init__(self) -> None:
+        if len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256):
+            raise ValueError(f"{self.path}: sha256 must be 64 lowercase hex digits")
+
+
+@dataclass(frozen=True)
+class Net:
+    """One network file pair and everything needed to tile an image through it.
+
+    ``pad`` is the context each tile takes from its neighbours (input pixels per side); outside the image
+    it is made with ``pad_mode``. Tile sides must be multiples of ``multiple``.
+    """
+
+    scale: int
+    noise: int
+    param: WeightFile
+    weights: WeightFile
+    input_blob: str
+    output_blob: str
+    pad: int
+    pad_mode: PadMode = "replicate"
+    multiple: int = 1
+    post: PostProcess = "none"
+    color: ColorMode = "rgb"
+    #: Input upsampling (nearest) done before the net: 2 for 1x nets used to scale (waifu2x-chainer VGG7).
+    pre_upsample: int = 1
+    #: waifu2x-chainer converts with ``clip*255`` then truncation; everyone else rounds.
+    truncate: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.scale}x/noise{self.noise}"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    id: str
+    family: str
+    title: str
+    #: One plain line on what the model is good for (shown by the CLI and the web page).
+    summary: str
+    licence: str
+    origin: str
+    nets: tuple[Net, ...]
+    #: Tile side used unless a smaller memory budget or ``--tile`` asks otherwise. For models whose output
+    #: depends on the tile (squeeze-excitation blocks) this fixed default keeps results reproducible.
+    default_tile: int
+    #: True when tiled output equals whole-image output (convolution-only nets).
+    exact_tiling: bool
+    #: Peak-memory model of one inference: ``base_mb`` + ``kb_per_px`` x (padded tile pixels).
+    base_mb: int = 100
+    kb_per_px: float = 12.0
+    #: Noise-only requests on a model without 1x nets run noise+2x then a 2x Lanczos downscale.
+    noise_only_via_scale: bool = False
+    tags: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        keys = [n.key for n in self.nets]
+        if len(keys) != len(set(keys)):
+            raise ValueError(f"{self.id}: two nets share a scale and noise level")
+        if not self.nets:
+            raise ValueError(f"{self.id}: no nets")
+
+    @property
+    def scales(self) -> tuple[int, ...]:
+        return tuple(sorted({n.scale for n in self.nets}))
+
+    @property
+    def noise_levels(self) -> tuple[int, ...]:
+        return tuple(sorted({n.noise for n in self.nets}))
+
+    def net(self, scale: int, noise: int) -> Net | None:
+        for n in self.nets:
+            if n.scale == scale and n.noise == noise:
+                return n
+        return None
+
+    def noise_levels_at(self, scale: int) -> tuple[int, ...]:
+        return tuple(sorted(n.noise for n in self.nets if n.scale == scale))
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """Which of ``noise``, ``scale``, ``noise+scale`` the model can do."""
+        out = []
+        if any(n.scale == 1 and n.noise >= 0 for n in self.nets) or (
+            self.noise_only_via_scale and any(n.noise >= 0 for n in self.nets)
+        ):
+            out.append("noise")
+        if any(n.scale > 1 and n.noise < 0 for n in self.nets):
+            out.append("scale")
+        if any(n.scale > 1 and n.noise >= 0 for n in self.nets):
+            out.append("noise+scale")
+        return tuple(out)

@@ -1,0 +1,33 @@
+"""What a user asks for, validated once for the CLI, the API and the queue alike."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from enhanceit.imaging.formats import OutputFormat
+
+DEFAULT_MODEL = "waifu2x-cunet"
+
+
+class EnhanceOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = Field(DEFAULT_MODEL, description="model id, see GET /v1/models", max_length=64)
+    noise: int = Field(-1, ge=-1, le=3, description="noise reduction level; -1 = none")
+    scale: float | None = Field(None, gt=0, le=16, description="scale factor (default 2 unless width/height)")
+    width: int | None = Field(None, ge=1, le=65535, description="output width; height keeps the aspect ratio")
+    height: int | None = Field(None, ge=1, le=65535, description="output height; width keeps the aspect ratio")
+    tta: Literal[0, 2, 4, 8] = Field(0, description="test-time augmentation level (0 = off)")
+    format: OutputFormat = Field("png", description="output format")
+    quality: int | None = Field(
+        None, ge=1, le=100, description="lossy quality (JPEG/AVIF/WebP; WebP is lossless without it)"
+    )
+    tile: int | None = Field(None, ge=16, le=4096, description="tile side (default: the model's)")
+
+    @model_validator(mode="after")
+    def _one_size(self) -> EnhanceOptions:
+        if sum(v is not None for v in (self.scale, self.width, self.height)) > 1:
+            raise ValueError("give only one of scale, width and height")
+        return self

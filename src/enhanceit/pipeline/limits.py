@@ -1,0 +1,43 @@
+"""Limits checked before any pixel is decoded: input pixels from the header, work, output frame size."""
+
+from __future__ import annotations
+
+from enhanceit.config import LimitSettings
+from enhanceit.engine.plan import Plan
+from enhanceit.errors import ImageTooLarge
+from enhanceit.imaging.formats import OutputFormat
+from enhanceit.imaging.probe import ImageInfo
+
+WHOLE_FRAME_FORMATS = ("webp", "avif")
+#: Hard limits of the encoders themselves.
+MAX_SIDE = {"webp": 16383, "jpeg": 65535, "avif": 65536, "png": 2**31 - 1}
+
+
+def check_input(info: ImageInfo, limits: LimitSettings) -> None:
+    if info.pixels > limits.max_input_pixels:
+        raise ImageTooLarge(
+            f"the image has {info.width}x{info.height} = {info.pixels:,} pixels; "
+            f"the limit is {limits.max_input_pixels:,}"
+        )
+
+
+def work_pixels(info: ImageInfo, plan: Plan, tta: int) -> int:
+    """Input pixels x scale² x TTA level: what the waifu2x service counts as the cost of a request."""
+    ratio = max(plan.width / info.width, plan.height / info.height, plan.native_scale)
+    return int(info.pixels * ratio * ratio * max(1, tta))
+
+
+def check_output(info: ImageInfo, plan: Plan, tta: int, fmt: OutputFormat, limits: LimitSettings) -> None:
+    work = work_pixels(info, plan, tta)
+    if work > limits.max_output_pixels:
+        raise ImageTooLarge(
+            f"{info.width}x{info.height} -> {plan.width}x{plan.height} with TTA {tta} counts "
+            f"{work:,} pixels; the limit is {limits.max_output_pixels:,}"
+        )
+    if fmt in WHOLE_FRAME_FORMATS and plan.width * plan.height > limits.max_whole_frame_pixels:
+        raise ImageTooLarge(
+            f"{plan.width}x{plan.height} is too large for {fmt.upper()} "
+            f"(limit {limits.max_whole_frame_pixels:,} pixels); ask for PNG or JPEG"
+        )
+    if max(plan.width, plan.height) > MAX_SIDE[fmt]:
+        raise ImageTooLarge(f"{fmt.upper()} images cannot be wider or taller than {MAX_SIDE[fmt]} pixels")

@@ -1,0 +1,108 @@
+"""One image from a file to a file: the processing pipeline as a list of small steps.
+
+    probe header -> check input limits -> plan passes -> check output limits
+      -> decode (orient, colour, fill alpha) -> enhance tiles -> encode (resize, alpha, profile) -> rename
+
+Each step is timed; ``check`` runs between steps and between tiles, and raises to stop (cancel, deadline).
+The CLI calls this directly; the service's worker calls it between fetching and storing.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from enhanceit.config import LimitSettings
+from enhanceit.engine.plan import Plan, make_plan, target_size
+from enhanceit.engine.runtime import Engine, Progress
+from enhanceit.imaging.decode import decode
+from enhanceit.imaging.encode import Encoded, encode
+from enhanceit.imaging.probe import ImageInfo, probe
+from enhanceit.options import EnhanceOptions
+from enhanceit.pipeline.limits import check_input, check_output
+
+
+@dataclass
+class Outcome:
+    encoded: Encoded
+    input: ImageInfo
+    plan: Plan
+    #: Seconds per phase: probe, decode, inference, encode.
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Clock:
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 4)
+
+
+def prepare(src: Path, options: EnhanceOptions, engine: Engine, limits: LimitSettings) -> tuple[ImageInfo, Plan]:
+    """Probe the header and plan the work; raises before any pixel is decoded if the request cannot run."""
+    info = probe(src)
+    check_input(info, limits)
+    spec = engine.registry.get(options.model)
+    width, height = target_size(info.width, info.height, options.scale, options.width, options.height)
+    plan = make_plan(spec, options.noise, info.width, info.height, width, height)
+    check_output(info, plan, options.tta, options.format, limits)
+    return info, plan
+
+
+def enhance_file(
+    src: Path,
+    dst: Path,
+    options: EnhanceOptions,
+    engine: Engine,
+    limits: LimitSettings,
+    *,
+    tmp_dir: Path | None = None,
+    progress: Progress | None = None,
+    check: Callable[[], None] | None = None,
+) -> Outcome:
+    def checkpoint() -> None:
+        if check is not None:
+            check()
+
+    clock = _Clock()
+    with clock.phase("probe"):
+        info, plan = prepare(src, options, engine, limits)
+    spec = engine.registry.get(options.model)
+    checkpoint()
+    with tempfile.TemporaryDirectory(prefix="enhanceit-", dir=tmp_dir) as scratch:
+        work = Path(scratch)
+        with clock.phase("decode"):
+            decoded = decode(src, info, work)
+        try:
+            checkpoint()
+            with clock.phase("inference"):
+                result = engine.run_plan(
+                    spec,
+                    plan,
+                    decoded.raster,
+                    work,
+                    tta=options.tta,
+                    tile=options.tile,
+                    progress=progress,
+                    check=check,
+                )
+            try:
+                checkpoint()
+                with clock.phase("encode"):
+                    encoded = encode(result, decoded, plan.width, plan.height, options.format, dst, options.quality)
+            finally:
+                if result is not decoded.raster:
+                    result.close()
+        finally:
+            decoded.raster.close()
+    return Outcome(encoded=encoded, input=info, plan=plan, timings=clock.timings)
