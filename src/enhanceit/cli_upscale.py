@@ -76,19 +76,23 @@ def plan_jobs(inputs: list[Path], output: Path, recursive: bool, explicit_format
     if output.exists() and not output.is_dir():
         raise UsageError(f"{output}: several inputs need an output folder, and this is a file")
     fmt = output_format(explicit_format) if explicit_format else "png"
-    jobs: list[Job] = []
-    taken: set[Path] = set()
+    ext = EXTENSIONS[fmt]
+    pairs: list[tuple[Path, Path]] = []
     for item in inputs:
         if item.is_dir():
-            pairs = [(p, p.relative_to(item)) for p in _folder_inputs(item, recursive)]
+            pairs += [(p, p.relative_to(item)) for p in _folder_inputs(item, recursive)]
         else:
-            pairs = [(item, Path(item.name))]
-        for src, rel in pairs:
-            dst = output / rel.with_suffix(EXTENSIONS[fmt])
-            if dst in taken:  # a.png and a.jpg both want a.png: keep the original suffix in the name
-                dst = output / rel.with_name(rel.name + EXTENSIONS[fmt])
-            taken.add(dst)
-            jobs.append(Job(src, dst, fmt))
+            pairs.append((item, Path(item.name)))
+    wanted: dict[Path, int] = {}
+    for _, rel in pairs:
+        wanted[rel.with_suffix(ext)] = wanted.get(rel.with_suffix(ext), 0) + 1
+    jobs: list[Job] = []
+    for src, rel in pairs:
+        name = rel.with_suffix(ext)
+        # a.png and a.jpg both want a.png: the one already named so keeps it, the other becomes a.jpg.png
+        if wanted[name] > 1 and rel.suffix.lower() != ext:
+            name = rel.with_name(rel.name + ext)
+        jobs.append(Job(src, output / name, fmt))
     return jobs
 
 

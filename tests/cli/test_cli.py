@@ -1,0 +1,156 @@
+"""The command line: files and folders, exit codes, one-line errors, no partial output."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from enhanceit.cli import main
+from enhanceit.cli_upscale import ProgressBar
+from enhanceit.imaging.formats import sniff
+from tests.helpers import load, photo, save
+
+FAST = ["--model", "waifu2x-upconv7-photo"]
+
+
+def test_one_file_to_one_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = save(photo("astronaut", 32), tmp_path / "in.png")
+    assert main(["upscale", str(src), "-o", str(tmp_path / "out.jpg"), *FAST]) == 0
+    assert sniff((tmp_path / "out.jpg").read_bytes()[:32]) == "jpeg"  # format from the extension
+    assert load(tmp_path / "out.jpg").shape == (64, 64, 3)
+    assert "out.jpg (64x64 jpeg" in capsys.readouterr().err
+
+
+def test_folders_recursively(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    inputs = tmp_path / "in"
+    (inputs / "sub").mkdir(parents=True)
+    save(photo("astronaut", 16), inputs / "a.png")
+    save(photo("coffee", 16), inputs / "a.jpg")
+    save(photo("chelsea", 16), inputs / "sub" / "b.webp")
+    (inputs / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+    assert main(["upscale", str(inputs), "-o", str(out), *FAST, "--quiet"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.jpg.png", "a.png"]
+    assert main(["upscale", str(inputs), "-o", str(out), *FAST, "-r", "--quiet", "--format", "webp"]) == 0
+    assert (out / "sub" / "b.webp").is_file()
+    assert capsys.readouterr().err == ""  # --quiet
+
+
+def test_several_files_into_a_folder(tmp_path: Path) -> None:
+    a = save(photo("astronaut", 16), tmp_path / "a.png")
+    b = save(photo("coffee", 16), tmp_path / "b.png")
+    assert main(["upscale", str(a), str(b), "-o", str(tmp_path / "o"), *FAST, "--scale", "3", "--quiet"]) == 0
+    assert load(tmp_path / "o" / "b.png").shape == (48, 48, 3)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--model", "nope"], 2, "unknown model 'nope'"),
+        (["--noise", "5"], 2, "invalid choice"),
+        (["--scale", "2", "--width", "10"], 2, "not allowed with"),
+        (["--tta", "3"], 2, "invalid choice"),
+        (["--quality", "0"], 2, "--quality"),
+    ],
+)
+def test_bad_usage_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], code: int, message: str
+) -> None:
+    src = save(photo("astronaut", 16), tmp_path / "in.png")
+    with pytest.raises(SystemExit) if "invalid" in message or "not allowed" in message else _no_exit() as exc:
+        result = main(["upscale", str(src), "-o", str(tmp_path / "o.png"), *args])
+    err = capsys.readouterr().err
+    assert (exc.value.code if exc else result) == code  # type: ignore[union-attr]
+    assert message in err
+    assert not (tmp_path / "o.png").exists()
+
+
+class _no_exit:
+    value = None
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return False
+
+
+@pytest.mark.parametrize(
+    ("make_input", "output", "message"),
+    [
+        (lambda d: d / "missing.png", "o.png", "no such file"),
+        (lambda d: (d / "t.png").write_text("hello") and d / "t.png", "o.png", "not an image"),
+        (lambda d: save(photo("astronaut", 16), d / "in.png"), "file.txt/o.png", "not exist"),
+    ],
+)
+def test_failures_exit_1_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make_input: object, output: str, message: str
+) -> None:
+    (tmp_path / "file.txt").write_text("a file, not a folder")
+    src = make_input(tmp_path)  # type: ignore[operator]
+    assert main(["upscale", str(src), "-o", str(tmp_path / output)]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("enhanceit: ") and message in lines[0]
+
+
+def test_progress_bar_counts_tiles() -> None:
+    stream = io.StringIO()
+    bar = ProgressBar("x.png", stream, enabled=True)
+    bar(1, 4)
+    bar(4, 4)
+    assert "[##############################] 4/4 tiles" in stream.getvalue()
+    quiet = io.StringIO()
+    ProgressBar("x.png", quiet, enabled=False)(4, 4)
+    assert quiet.getvalue() == ""
+
+
+def test_models_list(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "list", "--json"]) == 0
+    import json
+
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["waifu2x-cunet"]["noise_levels"] == [-1, 0, 1, 2, 3]
+    assert rows["waifu2x-cunet"]["scales"] == [1, 2] and rows["waifu2x-cunet"]["licence"] == "MIT"
+    assert main(["models", "list"]) == 0
+    assert "waifu2x-upconv7-photo" in capsys.readouterr().out
+
+
+def test_interrupted_run_leaves_no_partial_output(tmp_path: Path) -> None:
+    src = save(photo("astronaut"), tmp_path / "in.png")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = {**os.environ, "ENHANCEIT_TMP_DIR": str(scratch), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "enhanceit.cli",
+            "upscale",
+            str(src),
+            "-o",
+            str(tmp_path / "out.png"),
+            "--tile",
+            "16",
+            "--scale",
+            "4",
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while not any(scratch.iterdir()) and time.monotonic() < deadline:  # inference has started
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"interrupted" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png", "scratch"]
+    assert list(scratch.iterdir()) == []

@@ -1,0 +1,97 @@
+"""Real networks through the tiler: exactness for convolution-only nets, no seams for the others."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from enhanceit.engine.base import FloatImage, Network
+from enhanceit.engine.runtime import Engine
+from enhanceit.engine.tiles import run_pass
+from enhanceit.imaging.raster import Raster, RasterInfo
+from enhanceit.models import get_model
+from tests.helpers import photo, raster_of
+
+
+def enhance(network: Network, pixels: np.ndarray, tmp_path: Path, tile: int) -> np.ndarray:
+    folder = tmp_path / f"t{tile}-{id(network)}"
+    folder.mkdir()
+    src = raster_of(pixels, folder / "src.raw")
+    h, w = pixels.shape[:2]
+    s = network.scale
+    dst = Raster.create(folder / "dst.raw", RasterInfo(w * s, h * s, 3, "uint8"))
+    run_pass(network, src, dst, tile)
+    return dst.read_rows(0, h * s).astype(np.int16)
+
+
+def network(engine: Engine, model_id: str, scale: int = 2, noise: int = -1) -> Network:
+    spec = get_model(model_id)
+    net = spec.net(scale, noise)
+    assert net is not None
+    return engine.network(spec, net)
+
+
+@pytest.mark.parametrize("model_id", ["waifu2x-upconv7-photo", "waifu2x-upconv7-anime"])
+def test_convolution_only_nets_tile_exactly(engine: Engine, tmp_path: Path, model_id: str) -> None:
+    """Tiled equals whole-image up to float rounding: ncnn's Winograd sums in a tile-dependent order,
+    so a sample that lands on x.5 may round either way (a handful per image), never more than 1 apart."""
+    pixels = photo("coffee")[:150, :210]
+    net = network(engine, model_id)
+    whole = enhance(net, pixels, tmp_path, tile=256)
+    for tile in (32, 50, 64):
+        diff = np.abs(enhance(net, pixels, tmp_path, tile) - whole)
+        assert diff.max() <= 1
+        assert np.count_nonzero(diff) <= diff.size * 1e-3
+
+
+def test_convolution_only_tiles_match_the_whole_image_in_float(engine: Engine) -> None:
+    """Before rounding: the centre of a padded crop equals the same region of the whole padded image."""
+    net = network(engine, "waifu2x-upconv7-photo")
+    pixels = photo("astronaut")[:80, :96].astype(np.float32) / 255
+    p = net.pad
+    padded = np.ascontiguousarray(np.pad(pixels, ((p, p), (p, p), (0, 0)), mode="edge").transpose(2, 0, 1))
+    whole = net.run(padded)
+    y0, x0, th, tw = 24, 32, 32, 40
+    tile = np.ascontiguousarray(padded[:, y0 : y0 + th + 2 * p, x0 : x0 + tw + 2 * p])
+    part = net.run(tile)
+    assert np.allclose(part, whole[:, 2 * y0 : 2 * (y0 + th), 2 * x0 : 2 * (x0 + tw)], atol=2e-5)
+
+
+class WithoutContext:
+    """A broken tiler on purpose: each tile's context replaced by its own repeated edge."""
+
+    def __init__(self, inner: Network) -> None:
+        self.inner = inner
+        self.scale, self.pad, self.pad_mode = inner.scale, inner.pad, inner.pad_mode
+        self.multiple, self.truncate = inner.multiple, inner.truncate
+
+    def run(self, tile: FloatImage) -> FloatImage:
+        p = self.pad
+        core = tile[:, p:-p, p:-p]
+        return self.inner.run(np.ascontiguousarray(np.pad(core, ((0, 0), (p, p), (p, p)), mode="edge")))
+
+
+def seam_ratio(tiled: np.ndarray, reference: np.ndarray, tile: int, scale: int) -> float:
+    """How much (tiled - reference) steps across tile borders, relative to its typical step elsewhere."""
+    diff = (tiled - reference).astype(np.float64)
+    col_steps = np.abs(np.diff(diff, axis=1)).mean(axis=(0, 2))
+    row_steps = np.abs(np.diff(diff, axis=0)).mean(axis=(1, 2))
+    borders = [scale * tile * k - 1 for k in range(1, diff.shape[1] // (scale * tile))]
+    at_border = np.r_[col_steps[borders], row_steps[borders]].mean()
+    elsewhere = np.median(np.r_[np.delete(col_steps, borders), np.delete(row_steps, borders)])
+    return float(at_border / elsewhere)
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee", "chelsea"])
+def test_cunet_tiles_leave_no_seams(engine: Engine, tmp_path: Path, name: str) -> None:
+    """CUnet's squeeze-excitation makes tiles differ slightly from a whole-image run; at tile borders
+    that difference must not step (a seam). The same measure on a tiler without context shows one."""
+    pixels = photo(name)[:256, :256]
+    net = network(engine, "waifu2x-cunet")
+    whole = enhance(net, pixels, tmp_path, tile=256)
+    tiled = enhance(net, pixels, tmp_path, tile=64)
+    assert seam_ratio(tiled, whole, 64, 2) < 3.0
+    broken = enhance(WithoutContext(net), pixels, tmp_path, tile=64)
+    assert seam_ratio(broken, whole, 64, 2) > 4.0

@@ -1,0 +1,104 @@
+"""Every registered model: pinned, licensed, consistent, and really enhancing a real photo."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from enhanceit.config import LimitSettings
+from enhanceit.engine.runtime import Engine
+from enhanceit.errors import ModelIntegrityError, UnknownModel
+from enhanceit.models import all_models, get_model, weights
+from enhanceit.models.registry import Registry
+from enhanceit.models.spec import ModelSpec, Source, WeightFile
+from enhanceit.options import EnhanceOptions
+from enhanceit.pipeline.process import enhance_file
+from tests.helpers import bicubic_of, box_down2, load, photo, psnr, save
+
+MODELS = all_models()
+IDS = [m.id for m in MODELS]
+
+
+def test_design_model_ids_are_registered() -> None:
+    for model_id in ("waifu2x-cunet", "waifu2x-upconv7-anime", "waifu2x-upconv7-photo"):
+        assert get_model(model_id).id == model_id
+    with pytest.raises(UnknownModel, match="known models"):
+        get_model("waifu2x-nope")
+
+
+def test_registering_an_id_twice_is_refused() -> None:
+    with pytest.raises(ValueError, match="twice"):
+        Registry([MODELS[0], MODELS[0]])
+
+
+@pytest.mark.parametrize("spec", MODELS, ids=IDS)
+def test_spec_is_pinned_and_licensed(spec: ModelSpec) -> None:
+    assert spec.licence and spec.origin.startswith("https://") and spec.summary
+    assert spec.tasks, "a model must do something"
+    for net in spec.nets:
+        for wf in (net.param, net.weights):
+            assert len(wf.sha256) == 64
+            assert wf.source.version and "==" in wf.source.pin
+        assert net.scale >= 1 and -1 <= net.noise <= 3
+        assert spec.default_tile % net.multiple == 0
+
+
+@pytest.mark.parametrize("spec", MODELS, ids=IDS)
+def test_every_weight_file_matches_its_pin(spec: ModelSpec) -> None:
+    for net in spec.nets:
+        param, bin_path = weights.verified_net_files(net)
+        assert param.stat().st_size > 0 and bin_path.stat().st_size > 0
+
+
+@pytest.mark.parametrize("spec", MODELS, ids=IDS)
+def test_model_beats_bicubic_on_a_real_photo(spec: ModelSpec, engine: Engine, tmp_path: Path) -> None:
+    """2x of a box-downscaled photo must be clearly closer to the original than bicubic is."""
+    original = photo("astronaut")[96:224, 160:288]
+    small = save(box_down2(original), tmp_path / "small.png")
+    out = tmp_path / "out.png"
+    outcome = enhance_file(small, out, EnhanceOptions(model=spec.id, scale=2), engine, LimitSettings())
+    result = load(out)
+    assert result.shape == original.shape
+    bicubic = bicubic_of(small, 2)
+    gain = psnr(result, original) - psnr(bicubic, original)
+    assert gain > 1.0, f"{spec.id}: {gain:.2f} dB over bicubic"
+    assert outcome.timings["inference"] > 0
+
+
+def test_a_weight_file_that_does_not_match_is_refused(tmp_path: Path) -> None:
+    net = get_model("waifu2x-upconv7-photo").net(2, -1)
+    assert net is not None
+    # a converted-model source pointing at a copy we can tamper with
+    source = Source("test-weights", "1", "copy", kind="converted")
+    folder = tmp_path / "copy" / "models"
+    folder.mkdir(parents=True)
+    for wf in (net.param, net.weights):
+        shutil.copy(weights.verified_path(wf), folder / Path(wf.path).name)
+    moved = replace(
+        net,
+        param=WeightFile(source, net.param.path, net.param.sha256),
+        weights=WeightFile(source, net.weights.path, net.weights.sha256),
+    )
+    assert weights.verified_net_files(moved, tmp_path)[1].is_file()
+    with (folder / Path(net.weights.path).name).open("r+b") as f:
+        f.seek(1000)
+        f.write(b"\x00\x01\x02\x03")
+    with pytest.raises(ModelIntegrityError, match="refusing to load"):
+        weights.verified_net_files(moved, tmp_path)
+    (folder / Path(net.weights.path).name).unlink()
+    with pytest.raises(ModelIntegrityError, match="missing"):
+        weights.verified_net_files(moved, tmp_path)
+
+
+def test_a_wrong_pin_is_refused() -> None:
+    net = get_model("waifu2x-cunet").net(2, -1)
+    assert net is not None
+    wrong = WeightFile(net.weights.source, net.weights.path, "0" * 64)
+    with pytest.raises(ModelIntegrityError, match="expected 0000"):
+        weights.verified_path(wrong)
+    other_version = Source(net.weights.source.distribution, "9.9.9", net.weights.source.module)
+    with pytest.raises(ModelIntegrityError, match="pinned"):
+        weights.verified_path(WeightFile(other_version, net.weights.path, net.weights.sha256))
