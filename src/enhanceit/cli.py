@@ -16,6 +16,7 @@ from pathlib import Path
 
 from enhanceit import __version__
 from enhanceit.errors import EnhanceItError, InvalidRequest, OutputError
+from enhanceit.memory import tune_allocator
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 IMAGE_SUFFIXES = {
@@ -94,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    tune_allocator()
     try:
         if args.command == "upscale":
             from enhanceit.cli_upscale import run_upscale

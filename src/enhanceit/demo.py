@@ -13,6 +13,7 @@ import numpy as np
 from enhanceit.config import load_settings
 from enhanceit.engine.runtime import Engine, EngineConfig
 from enhanceit.imaging.vips import pyvips
+from enhanceit.memory import tune_allocator
 from enhanceit.options import EnhanceOptions
 from enhanceit.pipeline.process import enhance_file
 
@@ -26,6 +27,7 @@ def test_card(size: int = 256) -> np.ndarray:
 
 
 def main() -> int:
+    tune_allocator()
     settings = load_settings()
     out_dir = settings.data_dir / "demo"
     out_dir.mkdir(parents=True, exist_ok=True)

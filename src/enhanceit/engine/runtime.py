@@ -34,7 +34,7 @@ class EngineConfig:
     threads: int = 0
     #: Vulkan device index, or None for the CPU.
     gpu: int | None = None
-    #: Memory one inference may use, in MB; tiles shrink below the model's default to fit it.
+    #: Peak process memory (MB) an inference may reach; tiles shrink below the model's default to fit.
     memory_budget_mb: int = 400
     #: Tile side forced for every model (0 = each model's default, reduced to fit the budget).
     tile: int = 0

@@ -18,7 +18,7 @@ from enhanceit.imaging.raster import Raster
 from enhanceit.imaging.vips import pyvips
 
 _COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}  # grey, grey+alpha, RGB, RGBA
-_BAND_BYTES = 1 << 20
+_BAND_BYTES = 1 << 18
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

@@ -92,7 +92,8 @@ class ModelSpec:
     default_tile: int
     #: True when tiled output equals whole-image output (convolution-only nets).
     exact_tiling: bool
-    #: Peak-memory model of one inference: ``base_mb`` + ``kb_per_px`` x (padded tile pixels).
+    #: Whole-process peak RSS while this model runs, measured (``make bench``):
+    #: about ``base_mb`` + ``kb_per_px`` x (pixels of one padded tile). Used to fit tiles to a memory budget.
     base_mb: int = 100
     kb_per_px: float = 12.0
     #: Noise-only requests on a model without 1x nets run noise+2x then a 2x Lanczos downscale.

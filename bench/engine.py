@@ -1,0 +1,164 @@
+"""Engine benchmarks: seconds, megapixels per second and whole-process peak RSS, one process per run.
+
+Every figure is a fresh ``enhanceit upscale`` process (imports, model load, decode, inference, encode), its
+peak resident memory taken from the kernel (``wait4``), as a user would meet it. When the waifu2x-chainer
+reference venv exists (``../shared/tools/waifu2x-chainer-reference.sh``), it runs on the same photo in the
+same run and the ratios are printed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import skimage.data
+
+from enhanceit.imaging.vips import pyvips
+
+CHAINER_VENV = Path(os.environ.get("WAIFU2X_CHAINER_VENV", "/tmp/waifu2x-chainer-venv"))
+
+
+@dataclass
+class Run:
+    label: str
+    seconds: float
+    peak_mb: float
+    in_pixels: int
+
+    @property
+    def mps(self) -> float:
+        return self.in_pixels / self.seconds / 1e6
+
+
+def measure(label: str, argv: list[str], in_pixels: int, env: dict[str, str] | None = None) -> Run:
+    """Run ``argv`` to completion; wall seconds and the child's own peak RSS."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{label} failed: {err.strip()[-500:]}")
+    return Run(label, seconds, usage.ru_maxrss / 1024, in_pixels)
+
+
+def write_image(path: Path, pixels: np.ndarray) -> Path:
+    h, w, c = pixels.shape
+    pyvips.Image.new_from_memory(np.ascontiguousarray(pixels).tobytes(), w, h, c, "uchar").pngsave(str(path))
+    return path
+
+
+def photo_of_size(width: int, height: int) -> np.ndarray:
+    """A real photo (scikit-image's astronaut) resized with Lanczos to the size wanted."""
+    base = skimage.data.astronaut()
+    image = pyvips.Image.new_from_memory(base.tobytes(), 512, 512, 3, "uchar")
+    image = image.resize(width / 512, vscale=height / 512, kernel="lanczos3")
+    return np.ndarray(buffer=image.write_to_memory(), dtype=np.uint8, shape=(height, width, 3))
+
+
+def enhanceit(src: Path, dst: Path, model: str, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "enhanceit.cli",
+        "upscale",
+        str(src),
+        "-o",
+        str(dst),
+        "--model",
+        model,
+        "--quiet",
+        *extra,
+    ]
+
+
+def chainer(src: Path, out_dir: Path, arch: str, method: str = "scale", noise: int = 1) -> list[str] | None:
+    python = CHAINER_VENV / "bin" / "python"
+    if not python.exists():
+        return None
+    argv = [
+        str(python),
+        "-m",
+        "waifu2x",
+        "-i",
+        str(src),
+        "-o",
+        str(out_dir),
+        "-a",
+        arch,
+        "-m",
+        method,
+        "-s",
+        "2",
+        "-c",
+        "rgb",
+    ]
+    if method != "scale":
+        argv += ["-n", str(noise)]
+    return argv
+
+
+def table(rows: list[Run]) -> None:
+    print(f"  {'run':<58} {'seconds':>8} {'MP/s':>7} {'peak RSS':>9}")
+    for r in rows:
+        print(f"  {r.label:<58} {r.seconds:>8.2f} {r.mps:>7.3f} {r.peak_mb:>6.0f} MB")
+
+
+def main(work: Path, models: list[str], quick: bool = False) -> None:
+    small = write_image(work / "astronaut-512.png", skimage.data.astronaut())
+    rows: list[Run] = []
+    print("\n## 2x of a 512x512 photo (whole process)")
+    for model in models:
+        rows.append(measure(f"{model} 512x512", enhanceit(small, work / "o.png", model), 512 * 512))
+    ref = chainer(small, work / "chainer", "UpResNet10")
+    reference = None
+    if ref is not None:
+        (work / "chainer").mkdir(exist_ok=True)
+        reference = measure("waifu2x-chainer UpResNet10 512x512", ref, 512 * 512)
+        rows.append(reference)
+    table(rows)
+    if reference is not None:
+        cunet = next((r for r in rows if r.label.startswith("waifu2x-cunet")), None)
+        if cunet is not None:
+            print(
+                f"  waifu2x-cunet vs waifu2x-chainer UpResNet10: {reference.seconds / cunet.seconds:.1f}x faster, "
+                f"{cunet.peak_mb / reference.peak_mb:.2f}x the peak RSS (target >= 6x faster)"
+            )
+    else:
+        print(f"  (waifu2x-chainer reference skipped: no venv at {CHAINER_VENV})")
+    if quick:
+        return
+
+    big = write_image(work / "photo-2048.png", photo_of_size(2048, 2048))
+    rows = []
+    print("\n## 2x of a 2048x2048 image")
+    for model in models:
+        rows.append(measure(f"{model} 2048x2048", enhanceit(big, work / "o.png", model), 2048 * 2048))
+    table(rows)
+
+    print("\n## Peak RSS of large images (targets: <= 512 MB, < 15% growth from 1 MP to 8 MP input)")
+    rows = []
+    for w, h in ((1280, 720), (1920, 1080), (3840, 2160)):
+        src = write_image(work / f"photo-{w}x{h}.png", photo_of_size(w, h))
+        rows.append(
+            measure(
+                f"waifu2x-upconv7-photo {w}x{h} -> {2 * w}x{2 * h}",
+                enhanceit(src, work / "o.png", "waifu2x-upconv7-photo"),
+                w * h,
+            )
+        )
+    src = work / "photo-1920x1080.png"
+    rows.append(
+        measure("waifu2x-cunet 1920x1080 -> 3840x2160", enhanceit(src, work / "o.png", "waifu2x-cunet"), 1920 * 1080)
+    )
+    table(rows)
+    one, eight = rows[0], rows[2]
+    print(
+        f"  peak RSS growth from {one.in_pixels / 1e6:.1f} MP to {eight.in_pixels / 1e6:.1f} MP input: "
+        f"{100 * (eight.peak_mb / one.peak_mb - 1):+.1f}%"
+    )

@@ -1,0 +1,55 @@
+"""``make bench``: print speed and memory figures with the date and machine they were measured on.
+
+python bench/run.py                 everything
+python bench/run.py --quick         only the 512x512 runs
+python bench/run.py --models waifu2x-cunet
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import engine
+from enhanceit import __version__
+
+DEFAULT_MODELS = ["waifu2x-cunet", "waifu2x-upconv7-anime", "waifu2x-upconv7-photo"]
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem_kb = int(
+            next(x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")).split()[1]
+        )
+        mem = f"{mem_kb / 1024 / 1024:.0f} GiB"
+    except (OSError, StopIteration, ValueError):
+        mem = "? GiB"
+    return f"{cpu}, {os.cpu_count()} cores, {mem}, {platform.system()} {platform.machine()}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--models", nargs="*", default=DEFAULT_MODELS)
+    args = parser.parse_args()
+    print(f"# EnhanceIt {__version__} benchmarks, {datetime.date.today().isoformat()}")
+    print(f"machine: {machine()}; Python {platform.python_version()}")
+    with tempfile.TemporaryDirectory(prefix="enhanceit-bench-") as tmp:
+        engine.main(Path(tmp), args.models, quick=args.quick)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

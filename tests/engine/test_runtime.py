@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from enhanceit.engine.fake import NearestNetwork
+from enhanceit.engine.plan import make_plan
+from enhanceit.engine.runtime import Engine, EngineConfig
+from enhanceit.models import get_model
+from tests.helpers import raster_of
+
+
+def test_tile_follows_the_memory_budget() -> None:
+    cunet = get_model("waifu2x-cunet")
+    net = cunet.net(2, -1)
+    assert net is not None
+    assert Engine(EngineConfig(memory_budget_mb=400)).tile_for(cunet, net) == cunet.default_tile
+    small = Engine(EngineConfig(memory_budget_mb=150)).tile_for(cunet, net)
+    assert 16 <= small < cunet.default_tile and small % net.multiple == 0
+    side = small + 2 * net.pad
+    assert cunet.base_mb + side * side * cunet.kb_per_px / 1024 <= 150
+    assert Engine(EngineConfig(memory_budget_mb=128)).tile_for(cunet, net) >= 16
+    assert Engine().tile_for(cunet, net, requested=50) == 52  # rounded up to the multiple of 4
+    assert Engine(EngineConfig(tile=30)).tile_for(cunet, net) == 32
+
+
+def test_passes_chain_through_files_and_clean_up(tmp_path: Path) -> None:
+    loaded: list[str] = []
+
+    def factory(spec: object, net: object) -> NearestNetwork:
+        loaded.append(net.key)  # type: ignore[attr-defined]
+        return NearestNetwork(scale=net.scale, pad=net.pad, multiple=net.multiple)  # type: ignore[attr-defined]
+
+    engine = Engine(factory=factory)
+    pixels = np.random.default_rng(0).integers(0, 256, (10, 12, 3), dtype=np.uint8)
+    src = raster_of(pixels, tmp_path / "in.raw")
+    spec = get_model("waifu2x-cunet")
+    plan = make_plan(spec, 1, 12, 10, 96, 80)
+    seen: list[tuple[int, int]] = []
+    out = engine.run_plan(spec, plan, src, tmp_path, progress=lambda d, t: seen.append((d, t)))
+    assert np.array_equal(out.read_rows(0, 80), pixels.repeat(8, 0).repeat(8, 1))
+    assert loaded == ["2x/noise1", "2x/noise-1"]  # the second and third pass share one loaded net
+    assert seen[-1][0] == seen[-1][1] == len(seen)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.raw", "pass2.raw"]
+
+
+def test_allocator_tuning_applies_on_linux() -> None:
+    import sys
+
+    from enhanceit.memory import tune_allocator
+
+    assert tune_allocator() is sys.platform.startswith("linux")
