@@ -20,15 +20,25 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+
+#: A list given in the environment as comma-separated words (``a.example,b.example``).
+CommaList = Annotated[list[str], NoDecode]
+
+
+def split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
 
 
 class EngineSettings(BaseModel):
@@ -49,6 +59,39 @@ class LimitSettings(BaseModel):
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, description="largest upload or download")
 
 
+class FetchSettings(BaseModel):
+    """Downloading ``image_url``: the SSRF policy and its deadlines."""
+
+    allow_private: bool = Field(
+        False, description="allow loopback/private/link-local targets: development and tests only"
+    )
+    allow_hosts: CommaList = Field(
+        default_factory=list, description="if set, only these hosts (and their subdomains with a leading '.')"
+    )
+    deny_hosts: CommaList = Field(default_factory=list, description="never these hosts (same syntax)")
+    connect_timeout: float = Field(5.0, gt=0)
+    read_timeout: float = Field(10.0, gt=0, description="longest wait for the next bytes")
+    total_timeout: float = Field(30.0, gt=0, description="the whole download, redirects included")
+    max_redirects: int = Field(3, ge=0, le=10)
+    user_agent: str = "EnhanceIt/0.1 (image enhancement service)"
+
+    _split = field_validator("allow_hosts", "deny_hosts", mode="before")(split_commas)
+
+
+class S3Settings(BaseModel):
+    endpoint_url: str | None = Field(None, description="S3-compatible endpoint; unset = AWS")
+    bucket: str = "enhanceit"
+    region: str | None = None
+    prefix: str = "results/"
+
+
+class GcsSettings(BaseModel):
+    bucket: str = "enhanceit"
+    prefix: str = "results/"
+    #: Service account that signs URLs through IAM when the credentials hold no private key (Cloud Run).
+    signer_email: str | None = None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ENHANCEIT_",
@@ -62,6 +105,15 @@ class Settings(BaseSettings):
     tmp_dir: Path | None = Field(None, description="scratch space for rasters (default: system temp)")
     engine: EngineSettings = EngineSettings()
     limits: LimitSettings = LimitSettings()
+    fetch: FetchSettings = FetchSettings()
+    storage: Literal["local", "s3", "gcs"] = Field("local", description="where results go")
+    s3: S3Settings = S3Settings()
+    gcs: GcsSettings = GcsSettings()
+    retention_seconds: int = Field(86_400, ge=60, description="results are deleted this long after creation")
+    public_url: str | None = Field(None, description="base URL clients reach the service at (for /files links)")
+    signing_key: SecretStr | None = Field(
+        None, description="HMAC key for local file URLs; unset = generated once into DATA_DIR/.signing-key"
+    )
 
     @property
     def resolved_models_dir(self) -> Path:
