@@ -33,13 +33,10 @@ def run_models(args: argparse.Namespace) -> int:
     if args.all and args.ids:
         raise UsageError("give model ids or --all, not both")
     specs = all_models() if args.all or not args.ids else [get_model(i) for i in args.ids]
-    failures = 0
-    for spec in specs:
-        try:
-            message = install(spec, models_dir)
-        except EnhanceItError as e:
-            print(f"enhanceit: {spec.id}: {e}", file=sys.stderr)
-            failures += 1
-            continue
-        print(f"{spec.id}: {message}")
-    return EXIT_FAILED if failures else EXIT_OK
+    try:
+        lines = install(specs, models_dir)
+    except EnhanceItError as e:
+        print(f"enhanceit: models install: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    print("\n".join(lines))
+    return EXIT_OK

@@ -101,7 +101,7 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(Path("data"), description="local storage, job database and converted models")
-    models_dir: Path | None = Field(None, description="converted models (default: DATA_DIR/models)")
+    models_dir: Path | None = Field(None, description="converted models (default: <venv>/share/enhanceit/models)")
     tmp_dir: Path | None = Field(None, description="scratch space for rasters (default: system temp)")
     engine: EngineSettings = EngineSettings()
     limits: LimitSettings = LimitSettings()
@@ -117,7 +117,9 @@ class Settings(BaseSettings):
 
     @property
     def resolved_models_dir(self) -> Path:
-        return self.models_dir or self.data_dir / "models"
+        from enhanceit.models.weights import default_models_dir
+
+        return self.models_dir or default_models_dir()
 
     @classmethod
     def settings_customise_sources(

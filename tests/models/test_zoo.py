@@ -54,18 +54,27 @@ def test_every_weight_file_matches_its_pin(spec: ModelSpec) -> None:
 
 
 @pytest.mark.parametrize("spec", MODELS, ids=IDS)
-def test_model_beats_bicubic_on_a_real_photo(spec: ModelSpec, engine: Engine, tmp_path: Path) -> None:
-    """2x of a box-downscaled photo must be clearly closer to the original than bicubic is."""
+def test_model_enhances_a_real_photo(spec: ModelSpec, engine: Engine, tmp_path: Path) -> None:
+    """2x of a box-downscaled photo, compared with the original.
+
+    Fidelity models must be clearly closer to it than bicubic is. GAN-trained models invent texture, so
+    PSNR does not rank them; they must still keep the picture: at half resolution (texture averaged away)
+    they must agree with the original about as well as bicubic does — a shift, a colour mix-up or a
+    missing residual would fall far below."""
     original = photo("astronaut")[96:224, 160:288]
     small = save(box_down2(original), tmp_path / "small.png")
     out = tmp_path / "out.png"
     outcome = enhance_file(small, out, EnhanceOptions(model=spec.id, scale=2), engine, LimitSettings())
     result = load(out)
     assert result.shape == original.shape
-    bicubic = bicubic_of(small, 2)
-    gain = psnr(result, original) - psnr(bicubic, original)
-    assert gain > 1.0, f"{spec.id}: {gain:.2f} dB over bicubic"
     assert outcome.timings["inference"] > 0
+    bicubic = bicubic_of(small, 2)
+    if "gan" in spec.tags:
+        structure = psnr(box_down2(result), box_down2(original))
+        assert structure > psnr(box_down2(bicubic), box_down2(original)) - 3.0, f"{spec.id}: {structure:.2f} dB"
+    else:
+        gain = psnr(result, original) - psnr(bicubic, original)
+        assert gain > 1.0, f"{spec.id}: {gain:.2f} dB over bicubic"
 
 
 def test_a_weight_file_that_does_not_match_is_refused(tmp_path: Path) -> None:

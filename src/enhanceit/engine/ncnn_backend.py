@@ -69,6 +69,11 @@ class NcnnNetwork:
             raise ModelIntegrityError(f"ncnn could not load {weights}")
 
     def run(self, tile: FloatImage) -> FloatImage:
+        if self.spec.color == "y":
+            return self._run_luma(tile)
+        return self._run(tile)
+
+    def _run(self, tile: FloatImage) -> FloatImage:
         import ncnn
 
         net = self.spec
@@ -94,3 +99,14 @@ class NcnnNetwork:
             core = tile[:, self.pad : self.pad + h, self.pad : self.pad + w]
             result = result + core.repeat(self.scale, axis=1).repeat(self.scale, axis=2)
         return result
+
+    def _run_luma(self, tile: FloatImage) -> FloatImage:
+        """waifu2x-chainer's ``-y`` models, step for step: Pillow's 8-bit YCbCr, the net on Y alone, Y
+        truncated to 8 bits, the chroma carried over (nearest-neighbour enlarged), Pillow back to RGB."""
+        from enhanceit.engine.luma import merge_luma, split_luma
+
+        y, cbcr = split_luma(tile)
+        out = self._run(y)[0]
+        h, w = tile.shape[1] - 2 * self.pad, tile.shape[2] - 2 * self.pad
+        core = cbcr[self.pad : self.pad + h, self.pad : self.pad + w]
+        return merge_luma(out, core.repeat(self.scale, axis=0).repeat(self.scale, axis=1))

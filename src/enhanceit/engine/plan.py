@@ -3,6 +3,8 @@
 * Scale factors a model has natively (2x; Real-CUGAN 2/3/4x; Real-ESRGAN 4x) are chained: the fewest passes
   whose product reaches the target, then the smallest product, then the cheapest order. Only the first pass
   denoises; later passes use the model's no-denoise net. A Lanczos resize then gives the exact size.
+* Models whose scaling nets cannot denoise (waifu2x-chainer VGG7 and ResNet10) run their 1x noise net
+  first, then scale, as waifu2x-chainer does.
 * Noise reduction alone uses the model's 1x net; models without one (UpConv7) run their noise+2x net and
   the final Lanczos resize brings the image back down.
 * No noise reduction and no enlargement: no pass at all, only the resize.
@@ -84,18 +86,21 @@ def make_plan(spec: ModelSpec, noise: int, src_w: int, src_h: int, dst_w: int, d
 
 def _chain(spec: ModelSpec, noise: int, ratio: float) -> tuple[Net, ...]:
     scales = [s for s in spec.scales if s > 1]
+    denoise_first = spec.net(1, noise) if noise >= 0 else None
     best: tuple[tuple[int, int, int], tuple[Net, ...]] | None = None
     for count in range(1, MAX_PASSES + 1):
         for seq in itertools.product(scales, repeat=count):
             product = math.prod(seq)
             if product < ratio - 1e-9:
                 continue
-            nets = [spec.net(seq[0], noise)] + [spec.net(s, -1) for s in seq[1:]]
+            nets: list[Net | None] = [spec.net(seq[0], noise), *(spec.net(s, -1) for s in seq[1:])]
+            if nets[0] is None and denoise_first is not None:
+                nets = [denoise_first, *(spec.net(s, -1) for s in seq)]  # a separate 1x denoise pass
             if any(n is None for n in nets):
                 continue
             # cost: output pixels of every pass, relative to the input
             cost = sum(math.prod(seq[: i + 1]) ** 2 for i in range(count))
-            key = (count, product, cost)
+            key = (len(nets), product, cost)
             if best is None or key < best[0]:
                 best = (key, tuple(n for n in nets if n is not None))
         if best is not None:

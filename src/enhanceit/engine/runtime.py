@@ -105,7 +105,8 @@ class Engine:
             side = net.pre_upsample * (t + 2 * net.pad)
             return side * side * spec.kb_per_px <= budget_kb
 
-        while tile > MIN_TILE and not fits(tile):
+        floor = max(MIN_TILE, spec.min_tile)
+        while tile > floor and not fits(tile):
             tile -= net.multiple
         return round_up(tile, net.multiple)
 

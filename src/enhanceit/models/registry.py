@@ -10,9 +10,9 @@ from collections.abc import Iterable, Iterator
 
 from enhanceit.errors import UnknownModel
 from enhanceit.models.spec import ModelSpec
-from enhanceit.models.zoo import waifu2x
+from enhanceit.models.zoo import chainer, realcugan, realesrgan, waifu2x
 
-_FAMILIES: tuple[tuple[ModelSpec, ...], ...] = (waifu2x.MODELS,)
+_FAMILIES: tuple[tuple[ModelSpec, ...], ...] = (waifu2x.MODELS, chainer.MODELS, realesrgan.MODELS, realcugan.MODELS)
 
 
 class Registry:

@@ -92,12 +92,15 @@ class ModelSpec:
     default_tile: int
     #: True when tiled output equals whole-image output (convolution-only nets).
     exact_tiling: bool
+    #: Smallest tile the memory budget may shrink to (tiny tiles of big nets are mostly overlap).
+    min_tile: int = 16
     #: Whole-process peak RSS while this model runs, measured (``make bench``):
     #: about ``base_mb`` + ``kb_per_px`` x (pixels of one padded tile). Used to fit tiles to a memory budget.
     base_mb: int = 100
     kb_per_px: float = 12.0
     #: Noise-only requests on a model without 1x nets run noise+2x then a 2x Lanczos downscale.
     noise_only_via_scale: bool = False
+    #: ``gan``: trained for perceived detail, not fidelity (invents texture; PSNR is no measure of it).
     tags: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -134,6 +137,7 @@ class ModelSpec:
             out.append("noise")
         if any(n.scale > 1 and n.noise < 0 for n in self.nets):
             out.append("scale")
-        if any(n.scale > 1 and n.noise >= 0 for n in self.nets):
+        one_x_noise = any(n.scale == 1 and n.noise >= 0 for n in self.nets)
+        if any(n.scale > 1 and (n.noise >= 0 or (one_x_noise and n.noise < 0)) for n in self.nets):
             out.append("noise+scale")
         return tuple(out)

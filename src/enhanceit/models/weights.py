@@ -11,6 +11,7 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -22,10 +23,14 @@ _digests: dict[tuple[str, int, int], str] = {}
 
 
 def default_models_dir() -> Path:
-    """Where converted models live: ``$ENHANCEIT_MODELS_DIR``, else ``$ENHANCEIT_DATA_DIR/models``."""
+    """Where converted models live: ``$ENHANCEIT_MODELS_DIR``, else ``<prefix>/share/enhanceit/models``.
+
+    Inside the Python environment, like the pinned weight packages: ``make install`` fills the venv's,
+    a container image bakes them into its own, and every data folder of that environment finds them.
+    """
     if env := os.environ.get("ENHANCEIT_MODELS_DIR"):
         return Path(env)
-    return Path(os.environ.get("ENHANCEIT_DATA_DIR", "data")) / "models"
+    return Path(sys.prefix) / "share" / "enhanceit" / "models"
 
 
 def source_dir(source: Source, models_dir: Path | None = None) -> Path:

@@ -112,8 +112,8 @@ WAIFU2X_CUNET = ModelSpec(
     nets=_cunet_nets(),
     default_tile=64,
     exact_tiling=False,
-    base_mb=100,
-    kb_per_px=12.0,
+    base_mb=60,
+    kb_per_px=15.0,
 )
 
 WAIFU2X_UPCONV7_ANIME = ModelSpec(
@@ -126,8 +126,8 @@ WAIFU2X_UPCONV7_ANIME = ModelSpec(
     nets=_upconv7_nets(_ANIME_BINS),
     default_tile=64,
     exact_tiling=True,
-    base_mb=100,
-    kb_per_px=11.0,
+    base_mb=70,
+    kb_per_px=10.0,
     noise_only_via_scale=True,
 )
 
@@ -141,8 +141,8 @@ WAIFU2X_UPCONV7_PHOTO = ModelSpec(
     nets=_upconv7_nets(_PHOTO_BINS),
     default_tile=64,
     exact_tiling=True,
-    base_mb=100,
-    kb_per_px=11.0,
+    base_mb=70,
+    kb_per_px=10.0,
     noise_only_via_scale=True,
 )
 
