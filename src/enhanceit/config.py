@@ -77,6 +77,14 @@ class FetchSettings(BaseModel):
 
     _split = field_validator("allow_hosts", "deny_hosts", mode="before")(split_commas)
 
+    @field_validator("allow_hosts", "deny_hosts")
+    @classmethod
+    def _valid_hosts(cls, value: list[str]) -> list[str]:
+        from enhanceit.security.urlpolicy import host_rules
+
+        host_rules(value)  # a bad entry fails at start, not on every download
+        return value
+
 
 class S3Settings(BaseModel):
     endpoint_url: str | None = Field(None, description="S3-compatible endpoint; unset = AWS")

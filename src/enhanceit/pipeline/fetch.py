@@ -1,0 +1,316 @@
+"""Downloading a user-given ``image_url`` without letting the URL reach anything internal (SSRF).
+
+Each hop (the URL, then every redirect, at most ``max_redirects``) goes through the same steps:
+
+1. :func:`~enhanceit.security.urlpolicy.parse_url`: http/https only, no user:password, host normalised;
+2. the allow/deny host lists;
+3. the name resolved once (an IP literal is not resolved), every address checked: one loopback, private,
+   link-local, ... address refuses the hop (``allow_private`` lifts this step only);
+4. a connection to one of those very addresses (:class:`~enhanceit.security.pinned.PinnedBackend`), TLS
+   verified for the URL's host name, so a second DNS answer can never redirect it (DNS rebinding).
+
+Redirects are followed here, not by the HTTP client, so each one is checked as above. The body is
+streamed into ``dest``: the byte limit is enforced as bytes arrive (a Content-Length over the limit is
+refused before any), the format is sniffed from the first bytes (never trusted from Content-Type) and a
+body that is no image we accept is dropped at once, and a total deadline bounds the whole download,
+redirects and slow-dripping servers included.
+
+``httpcore`` is used directly rather than through ``httpx``: it takes a custom network backend, and it
+reads no proxy settings from the environment that could route around the pinned address. Its errors
+are translated into EnhanceIt's here, the only module that sees them. Only scheme and host are ever
+logged: paths and queries may carry tokens.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import logging
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urljoin
+
+import httpcore
+import httpx
+
+from enhanceit.config import FetchSettings
+from enhanceit.errors import (
+    ForbiddenURL,
+    InvalidRequest,
+    PayloadTooLarge,
+    UnsupportedFormat,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from enhanceit.imaging.formats import SNIFF_BYTES, InputFormat, sniff
+from enhanceit.security.pinned import Connector, Deadline, PinnedBackend, tcp_connector
+from enhanceit.security.urlpolicy import (
+    HostRule,
+    IPAddress,
+    Target,
+    check_addresses,
+    check_host,
+    host_rules,
+    parse_url,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Looks up a host name (ASCII, normalised) and returns all its addresses; ``port`` is only a hint.
+Resolver = Callable[[str, int], Sequence[IPAddress]]
+
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+ACCEPT = b"image/png,image/jpeg,image/webp,image/avif,image/gif,image/*;q=0.8"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A downloaded image, its bytes in ``path``."""
+
+    path: Path
+    size: int
+    #: Sniffed from the bytes.
+    format: InputFormat
+    #: The Content-Type the server sent, for information only (the format above is what counts).
+    content_type: str | None
+    #: The URL the bytes came from, after redirects. It may carry a query with tokens: do not log it.
+    final_url: str
+
+
+def system_resolver(host: str, port: int) -> list[IPAddress]:
+    """The default :data:`Resolver`: ``getaddrinfo``, every address, each once, in the order given."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UpstreamError(f"the host name {host} could not be resolved") from exc
+    addresses: list[IPAddress] = []
+    for family, _type, _proto, _name, sockaddr in infos:
+        if family not in (socket.AF_INET, socket.AF_INET6):
+            continue
+        ip = ipaddress.ip_address(sockaddr[0])
+        if ip not in addresses:
+            addresses.append(ip)
+    return addresses
+
+
+def fetch_image(
+    url: str,
+    dest: Path,
+    settings: FetchSettings,
+    max_bytes: int,
+    *,
+    resolver: Resolver | None = None,
+    connector: Connector | None = None,
+    check: Callable[[], None] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+) -> Fetched:
+    """Download the image at ``url`` into ``dest`` (a file the caller owns), or raise and leave no ``dest``.
+
+    ``check`` is called before each hop and between chunks (cancellation, the caller's own deadlines);
+    what it raises propagates. ``resolver``, ``connector`` and ``ssl_context`` replace DNS, the TCP
+    connection and the trusted certificates (tests). Raises :class:`ForbiddenURL` (403) for a URL or
+    address the policy refuses, :class:`InvalidRequest` (400) for a malformed URL,
+    :class:`PayloadTooLarge` (413), :class:`UnsupportedFormat` (415), :class:`UpstreamError` (502) and
+    :class:`UpstreamTimeout` (504).
+    """
+    deadline = Deadline(settings.total_timeout)
+    context = ssl_context or _default_ssl_context()
+    try:
+        allow, deny = host_rules(settings.allow_hosts), host_rules(settings.deny_hosts)
+        target = parse_url(url)
+        for hop in range(settings.max_redirects + 1):
+            if check is not None:
+                check()
+            addresses = _addresses(target, settings, allow, deny, resolver or system_resolver, deadline)
+            logger.info("fetching an image from %s", target.origin)
+            backend = PinnedBackend(addresses, connector or tcp_connector, deadline)
+            with (
+                _upstream_errors(target, settings, deadline),
+                httpcore.HTTPConnection(_origin(target), ssl_context=context, network_backend=backend) as conn,
+                conn.stream(
+                    "GET", _url(target), headers=_headers(target, settings), extensions=_timeouts(settings)
+                ) as response,
+            ):
+                if response.status not in REDIRECTS:
+                    return _receive(response, target, dest, max_bytes, deadline, check)
+                if hop == settings.max_redirects:
+                    raise UpstreamError(f"{target.host} redirected more than {settings.max_redirects} times")
+                target = _redirect(target, response)
+        raise AssertionError("unreachable")  # pragma: no cover
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
+
+
+def _addresses(
+    target: Target,
+    settings: FetchSettings,
+    allow: Sequence[HostRule],
+    deny: Sequence[HostRule],
+    resolver: Resolver,
+    deadline: Deadline,
+) -> Sequence[IPAddress]:
+    """The checked addresses of one hop: lists first (no DNS query for a denied host), then every address."""
+    check_host(target.host, allow=allow, deny=deny)
+    addresses = [target.ip] if target.ip is not None else _resolve(resolver, target, deadline)
+    if not addresses:
+        raise UpstreamError(f"the host name {target.host} has no address")
+    check_addresses(target.host, addresses, allow_private=settings.allow_private)
+    return addresses
+
+
+def _resolve(resolver: Resolver, target: Target, deadline: Deadline) -> list[IPAddress]:
+    """Resolve in a helper thread: ``getaddrinfo`` cannot be interrupted, but the deadline must hold."""
+    future: Future[list[IPAddress]] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(list(resolver(target.host, target.port)))
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="enhanceit-resolve", daemon=True).start()
+    try:
+        return future.result(timeout=max(0.0, deadline.remaining()))
+    except TimeoutError:  # the deadline, or the resolver's own
+        raise UpstreamTimeout(f"{target.host} could not be resolved in time") from None
+
+
+def _redirect(target: Target, response: httpcore.Response) -> Target:
+    """The next hop; a redirect the server got wrong is the server's fault (502), one we refuse is 403."""
+    location = _header(response, b"location")
+    if not location:
+        raise UpstreamError(f"{target.host} sent a redirect without a location")
+    try:
+        following = parse_url(urljoin(target.url, location))
+    except InvalidRequest as exc:
+        raise UpstreamError(f"{target.host} sent a broken redirect: {exc.detail}") from None
+    except ValueError:  # urljoin's own parsing
+        raise UpstreamError(f"{target.host} sent a broken redirect") from None
+    logger.info("%s redirects (%d) to %s", target.origin, response.status, following.origin)
+    return following
+
+
+def _receive(
+    response: httpcore.Response,
+    target: Target,
+    dest: Path,
+    max_bytes: int,
+    deadline: Deadline,
+    check: Callable[[], None] | None,
+) -> Fetched:
+    if response.status != 200:
+        raise UpstreamError(f"{target.host} answered HTTP {response.status}")
+    length = _header(response, b"content-length")
+    if length is not None and length.isdigit() and int(length) > max_bytes:
+        raise PayloadTooLarge(f"the image is {int(length):,} bytes; the limit is {max_bytes:,}")
+    size = 0
+    head = b""
+    fmt: InputFormat | None = None
+    with dest.open("wb") as out:
+        for chunk in response.iter_stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise PayloadTooLarge(f"the image is larger than the limit of {max_bytes:,} bytes")
+            if fmt is None and len(head) < SNIFF_BYTES:
+                head += chunk[: SNIFF_BYTES - len(head)]
+                if len(head) == SNIFF_BYTES:
+                    fmt = _sniffed(head)
+            out.write(chunk)
+            if deadline.expired:
+                raise UpstreamTimeout(f"{target.host} did not deliver the image within {deadline.seconds:g}s")
+            if check is not None:
+                check()
+    return Fetched(dest, size, fmt or _sniffed(head), _header(response, b"content-type"), target.url)
+
+
+def _sniffed(head: bytes) -> InputFormat:
+    fmt = sniff(head)
+    if fmt is None:
+        raise UnsupportedFormat("the URL did not return an image in a supported format")
+    return fmt
+
+
+@contextmanager
+def _upstream_errors(target: Target, settings: FetchSettings, deadline: Deadline) -> Iterator[None]:
+    """httpcore's errors, as EnhanceIt's (the only place they are caught)."""
+    host = target.host
+    try:
+        yield
+    except httpcore.TimeoutException as exc:
+        if deadline.expired:
+            message = f"{host} did not deliver the image within {deadline.seconds:g}s"
+        elif isinstance(exc, httpcore.ConnectTimeout):
+            message = f"could not connect to {host} within {settings.connect_timeout:g}s"
+        else:
+            message = f"{host} sent nothing for {settings.read_timeout:g}s"
+        raise UpstreamTimeout(message) from exc
+    except httpcore.ConnectError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            reason = getattr(cause, "verify_message", None) or "verification failed"
+            message = f"the TLS certificate of {host} is not valid ({reason})"
+        elif isinstance(cause, ssl.SSLError):
+            message = f"TLS with {host} failed"
+        else:
+            message = f"could not connect to {host}"
+        raise UpstreamError(message) from exc
+    except (httpcore.NetworkError, httpcore.ProtocolError) as exc:
+        raise UpstreamError(f"{host} broke off the connection or answered with invalid HTTP") from exc
+    except httpcore.UnsupportedProtocol as exc:  # pragma: no cover - parse_url admits http(s) only
+        raise ForbiddenURL("only http and https URLs are allowed") from exc
+
+
+def _origin(target: Target) -> httpcore.Origin:
+    return httpcore.Origin(target.scheme.encode(), target.host.encode("ascii"), target.port)
+
+
+def _url(target: Target) -> httpcore.URL:
+    """The request URL built from checked parts, so httpcore parses nothing the policy did not see."""
+    return httpcore.URL(
+        scheme=target.scheme.encode(),
+        host=target.host.encode("ascii"),
+        port=target.port,
+        target=target.target.encode("ascii"),
+    )
+
+
+def _headers(target: Target, settings: FetchSettings) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"Host", target.authority.encode("ascii")),
+        (b"User-Agent", settings.user_agent.encode("ascii", "replace")),
+        (b"Accept", ACCEPT),
+        # Compressed bodies would not sniff as images, and the byte limit counts what is transferred.
+        (b"Accept-Encoding", b"identity"),
+        (b"Connection", b"close"),
+    ]
+
+
+def _timeouts(settings: FetchSettings) -> dict[str, dict[str, float]]:
+    return {
+        "timeout": {
+            "connect": settings.connect_timeout,
+            "read": settings.read_timeout,
+            "write": settings.read_timeout,
+            "pool": settings.connect_timeout,
+        }
+    }
+
+
+def _header(response: httpcore.Response, name: bytes) -> str | None:
+    for key, value in response.headers:
+        if key.lower() == name:
+            return value.decode("latin-1").strip()
+    return None
+
+
+@functools.cache
+def _default_ssl_context() -> ssl.SSLContext:
+    """Certificates verified against certifi's roots (as httpx does), host names checked."""
+    return httpx.create_ssl_context()
