@@ -1,0 +1,83 @@
+"""Helpers for the error boundary every backend keeps around its library.
+
+A backend decides which foreign exceptions are its library's (``translate`` returns EnhanceIt's error for
+those and None for anything else, which then propagates untouched as the bug it is). The helpers here make
+that boundary hold for streams too — a read from S3 or GCS can fail long after ``open`` returned — and
+keep secrets out of the messages.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+from enhanceit.errors import EnhanceItError
+
+Translate = Callable[[Exception], EnhanceItError | None]
+
+#: Upload-session and signed URLs are capabilities: an error message must never carry one.
+_URL_RE = re.compile(r"https?://\S+")
+_MAX_MESSAGE = 300
+_READALL_CHUNK = 1 << 20
+
+
+def describe(exc: BaseException) -> str:
+    """A short, loggable account of a foreign error: its type and message, without URLs."""
+    message = _URL_RE.sub("<url>", str(exc)).strip()
+    if len(message) > _MAX_MESSAGE:
+        message = message[: _MAX_MESSAGE - 1] + "…"
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+class _TranslatingRaw(io.RawIOBase):
+    """A raw stream over any object with ``read(n)`` that translates its errors on every call."""
+
+    def __init__(self, stream: Any, translate: Translate) -> None:
+        self._stream = stream
+        self._translate = translate
+
+    def readable(self) -> bool:
+        return True
+
+    def _read(self, size: int) -> bytes:
+        try:
+            data: bytes = self._stream.read(size)
+        except EnhanceItError:
+            raise
+        except Exception as exc:
+            mapped = self._translate(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def readall(self) -> bytes:
+        """Everything left, in large reads (the default reads 8 KiB at a time: slow over HTTP)."""
+        pieces = []
+        while piece := self._read(_READALL_CHUNK):
+            pieces.append(piece)
+        return b"".join(pieces)
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._stream.close()
+            except Exception as exc:
+                # Closing a half-read HTTP body can fail; the caller is done with it either way.
+                if self._translate(exc) is None:
+                    raise
+            finally:
+                super().close()
+
+
+def translating_reader(stream: Any, translate: Translate, buffer_size: int = 1 << 20) -> BinaryIO:
+    """Wrap a foreign byte stream so that reading it raises only EnhanceIt's errors."""
+    return io.BufferedReader(_TranslatingRaw(stream, translate), buffer_size=buffer_size)
