@@ -90,6 +90,21 @@ def _parser() -> argparse.ArgumentParser:
     inst = models.add_parser("install", help="fetch, verify and convert model weights")
     inst.add_argument("ids", nargs="*", metavar="ID")
     inst.add_argument("--all", action="store_true", help="every model")
+
+    serve = sub.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+
+    config = sub.add_parser("config", help="configuration").add_subparsers(
+        dest="config_command", required=True, metavar="ACTION"
+    )
+    show = config.add_parser("show", help="the effective configuration, secrets masked")
+    show.add_argument("--json", action="store_true", help="JSON instead of YAML")
+
+    storage = sub.add_parser("storage", help="result storage").add_subparsers(
+        dest="storage_command", required=True, metavar="ACTION"
+    )
+    storage.add_parser("init", help="create the bucket or folder and the rule that deletes old results")
     return p
 
 
@@ -105,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from enhanceit.cli_models import run_models
 
             return run_models(args)
+        from enhanceit import cli_service
+
+        return cli_service.run(args)
     except KeyboardInterrupt:
         print("enhanceit: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -100,6 +100,25 @@ class GcsSettings(BaseModel):
     signer_email: str | None = None
 
 
+class JobSettings(BaseModel):
+    """Running jobs in this process (the embedded mode) and how long a request waits for one."""
+
+    max_concurrent: int = Field(1, ge=1, description="jobs run at once; each uses every core it is given")
+    max_queue: int = Field(16, ge=0, description="jobs waiting beyond that; more get 429 with Retry-After")
+    sync_wait_seconds: float = Field(30.0, ge=0, description="how long POST /v1/enhance waits by default")
+    max_wait_seconds: float = Field(300.0, ge=0, description="the longest 'Prefer: wait=N' honoured")
+    timeout_seconds: float = Field(600.0, gt=0, description="a job running longer fails")
+    keep_seconds: int = Field(7 * 86_400, ge=3600, description="job records are forgotten this long after creation")
+
+
+class QueueSettings(BaseModel):
+    """The distributed mode: Dramatiq on Redis. Unset ``url`` = jobs run inside the API process."""
+
+    url: str | None = Field(None, description="redis://… to send jobs to 'enhanceit worker' processes")
+    name: str = "enhance"
+    max_depth: int = Field(100, ge=1, description="queued jobs beyond this get 429 with Retry-After")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ENHANCEIT_",
@@ -122,6 +141,19 @@ class Settings(BaseSettings):
     signing_key: SecretStr | None = Field(
         None, description="HMAC key for local file URLs; unset = generated once into DATA_DIR/.signing-key"
     )
+    jobs: JobSettings = JobSettings()
+    queue: QueueSettings = QueueSettings()
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="bearer tokens clients must send; empty = no authentication"
+    )
+    rate_limit_per_minute: int = Field(60, ge=1, description="requests per minute and API key")
+    webhook_secret: SecretStr | None = Field(
+        None, description="signs webhooks; unset = generated once into DATA_DIR/.webhook-secret"
+    )
+    log_format: Literal["json", "text"] = "json"
+    log_level: str = "INFO"
+
+    _split_keys = field_validator("api_keys", mode="before")(split_commas)
 
     @property
     def resolved_models_dir(self) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from enhanceit.imaging.formats import OutputFormat
 
@@ -25,6 +25,12 @@ class EnhanceOptions(BaseModel):
         None, ge=1, le=100, description="lossy quality (JPEG/AVIF/WebP; WebP is lossless without it)"
     )
     tile: int | None = Field(None, ge=16, le=4096, description="tile side (default: the model's)")
+
+    @field_validator("tta", mode="before")
+    @classmethod
+    def _tta_from_text(cls, value: object) -> object:
+        """Form fields arrive as text: "8" is 8 (a Literal would not coerce it)."""
+        return int(value) if isinstance(value, str) and value.isdigit() else value
 
     @model_validator(mode="after")
     def _one_size(self) -> EnhanceOptions:

@@ -148,6 +148,25 @@ def fetch_image(
         raise
 
 
+def checked_addresses(
+    url: str, settings: FetchSettings, resolver: Resolver | None = None, deadline: Deadline | None = None
+) -> tuple[Target, Sequence[IPAddress]]:
+    """One URL's parsed target and its checked addresses, by the same policy as downloads.
+
+    For other outgoing requests (webhooks) that must connect only where a download could.
+    """
+    target = parse_url(url)
+    addresses = _addresses(
+        target,
+        settings,
+        host_rules(settings.allow_hosts),
+        host_rules(settings.deny_hosts),
+        resolver or system_resolver,
+        deadline or Deadline(settings.total_timeout),
+    )
+    return target, addresses
+
+
 def _addresses(
     target: Target,
     settings: FetchSettings,

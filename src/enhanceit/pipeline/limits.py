@@ -27,17 +27,24 @@ def work_pixels(info: ImageInfo, plan: Plan, tta: int) -> int:
     return int(info.pixels * ratio * ratio * max(1, tta))
 
 
-def check_output(info: ImageInfo, plan: Plan, tta: int, fmt: OutputFormat, limits: LimitSettings) -> None:
+def check_output_size(width: int, height: int, fmt: OutputFormat, limits: LimitSettings) -> None:
+    """The requested output itself: within the pixel limit and what its format can hold."""
+    if width * height > limits.max_output_pixels:
+        raise ImageTooLarge(f"{width}x{height} output pixels are more than the limit of {limits.max_output_pixels:,}")
+    if fmt in WHOLE_FRAME_FORMATS and width * height > limits.max_whole_frame_pixels:
+        raise ImageTooLarge(
+            f"{width}x{height} is too large for {fmt.upper()} "
+            f"(limit {limits.max_whole_frame_pixels:,} pixels); ask for PNG or JPEG"
+        )
+    if max(width, height) > MAX_SIDE[fmt]:
+        raise ImageTooLarge(f"{fmt.upper()} images cannot be wider or taller than {MAX_SIDE[fmt]} pixels")
+
+
+def check_work(info: ImageInfo, plan: Plan, tta: int, limits: LimitSettings) -> None:
+    """Input pixels x scale² x TTA level within the limit (the passes may overshoot the requested size)."""
     work = work_pixels(info, plan, tta)
     if work > limits.max_output_pixels:
         raise ImageTooLarge(
             f"{info.width}x{info.height} -> {plan.width}x{plan.height} with TTA {tta} counts "
             f"{work:,} pixels; the limit is {limits.max_output_pixels:,}"
         )
-    if fmt in WHOLE_FRAME_FORMATS and plan.width * plan.height > limits.max_whole_frame_pixels:
-        raise ImageTooLarge(
-            f"{plan.width}x{plan.height} is too large for {fmt.upper()} "
-            f"(limit {limits.max_whole_frame_pixels:,} pixels); ask for PNG or JPEG"
-        )
-    if max(plan.width, plan.height) > MAX_SIDE[fmt]:
-        raise ImageTooLarge(f"{fmt.upper()} images cannot be wider or taller than {MAX_SIDE[fmt]} pixels")

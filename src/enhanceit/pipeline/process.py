@@ -23,7 +23,7 @@ from enhanceit.imaging.decode import decode
 from enhanceit.imaging.encode import Encoded, encode
 from enhanceit.imaging.probe import ImageInfo, probe
 from enhanceit.options import EnhanceOptions
-from enhanceit.pipeline.limits import check_input, check_output
+from enhanceit.pipeline.limits import check_input, check_output_size, check_work
 
 
 @dataclass
@@ -54,8 +54,9 @@ def prepare(src: Path, options: EnhanceOptions, engine: Engine, limits: LimitSet
     check_input(info, limits)
     spec = engine.registry.get(options.model)
     width, height = target_size(info.width, info.height, options.scale, options.width, options.height)
+    check_output_size(width, height, options.format, limits)
     plan = make_plan(spec, options.noise, info.width, info.height, width, height)
-    check_output(info, plan, options.tta, options.format, limits)
+    check_work(info, plan, options.tta, limits)
     return info, plan
 
 

@@ -1,0 +1,183 @@
+"""The HTTP service: ``create_app(settings)`` builds it, ``enhanceit serve`` runs it.
+
+One :class:`Services` object holds what the routes use (engine, storage, job store, queue, webhooks,
+metrics), built from the settings or injected by tests. Embedded defaults need nothing else installed:
+local files, SQLite, and jobs run by threads in this process; ``ENHANCEIT_QUEUE_URL`` hands them to
+Dramatiq workers instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from enhanceit import __version__
+from enhanceit.api import problems
+from enhanceit.api.auth import ApiKeys
+from enhanceit.api.metrics import Metrics
+from enhanceit.api.middleware import RequestContext
+from enhanceit.config import Settings, get_settings
+from enhanceit.engine.runtime import Engine, EngineConfig
+from enhanceit.jobs.model import now
+from enhanceit.jobs.queue.base import JobQueue
+from enhanceit.jobs.queue.inprocess import InProcessQueue
+from enhanceit.jobs.runner import JobRunner
+from enhanceit.jobs.service import JobService
+from enhanceit.jobs.store.base import JobStore
+from enhanceit.jobs.webhooks import WebhookSender
+from enhanceit.models.registry import get_model
+from enhanceit.options import DEFAULT_MODEL
+from enhanceit.storage import make_storage
+from enhanceit.storage.base import Storage
+from enhanceit.storage.signing import load_or_create_secret
+
+logger = logging.getLogger(__name__)
+SWEEP_SECONDS = 300.0
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    storage: Storage
+    store: JobStore
+    queue: JobQueue
+    jobs: JobService
+    runner: JobRunner
+    webhooks: WebhookSender
+    metrics: Metrics
+    api_keys: ApiKeys
+    #: Set once the default model is loaded: /readyz waits for it.
+    models_ready: threading.Event = field(default_factory=threading.Event)
+    model_error: str | None = None
+    embedded_queue: bool = True
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+
+def engine_from(settings: Settings) -> Engine:
+    e = settings.engine
+    return Engine(
+        EngineConfig(
+            threads=e.threads,
+            gpu=e.gpu,
+            memory_budget_mb=e.memory_budget_mb,
+            tile=e.tile,
+            models_dir=settings.resolved_models_dir,
+        )
+    )
+
+
+def build_services(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    storage: Storage | None = None,
+    store: JobStore | None = None,
+    queue: JobQueue | None = None,
+) -> Services:
+    """Everything the API needs, from the settings; any part can be given instead (tests)."""
+    engine = engine or engine_from(settings)
+    storage = storage or make_storage(settings)
+    if store is None:
+        from enhanceit.jobs.store.sqlite import SqliteJobStore
+
+        store = SqliteJobStore(settings.data_dir / "jobs.sqlite3")
+    metrics = Metrics()
+    holder: dict[str, JobService] = {}
+    secret = (
+        settings.webhook_secret.get_secret_value().encode()
+        if settings.webhook_secret
+        else load_or_create_secret(settings.data_dir, ".webhook-secret")
+    )
+    webhooks = WebhookSender(secret, settings.fetch, render=lambda job: holder["jobs"].render(job))
+    runner = JobRunner(settings, engine, storage, store, notify=webhooks.notify, observer=metrics)
+    embedded = queue is None and settings.queue.url is None
+    if queue is None:
+        if settings.queue.url is not None:
+            raise NotImplementedError("ENHANCEIT_QUEUE_URL: the distributed queue is not part of this build yet")
+        queue = InProcessQueue(runner.run, settings.jobs.max_concurrent, settings.jobs.max_queue)
+    jobs = JobService(settings, engine, storage, store, queue, runner)
+    holder["jobs"] = jobs
+    metrics.watch_queue(queue.depth, queue.running)
+    keys = ApiKeys([k.get_secret_value() for k in settings.api_keys], settings.rate_limit_per_minute)
+    return Services(
+        settings, engine, storage, store, queue, jobs, runner, webhooks, metrics, keys, embedded_queue=embedded
+    )
+
+
+def _load_default_model(services: Services) -> None:
+    """Load and verify the default model off the request path; readiness waits for it."""
+    try:
+        spec = get_model(DEFAULT_MODEL)
+        for net in spec.nets:
+            if net.scale == 2 and net.noise == -1:
+                services.engine.network(spec, net)
+        services.models_ready.set()
+    except Exception as e:  # reported by /readyz, not fatal: other models may still work
+        services.model_error = str(e)
+        logger.error("default model failed to load: %s", e)
+
+
+def _housekeeping(services: Services) -> None:
+    """Delete expired results (where no lifecycle rule does) and forget old job records."""
+    while not services.stopping.wait(SWEEP_SECONDS):
+        try:
+            removed = services.storage.sweep(now())
+            purged = services.store.purge(now() - timedelta(seconds=services.settings.jobs.keep_seconds))
+            if removed or purged:
+                logger.info("housekeeping: %d results and %d job records removed", removed, purged)
+        except Exception:
+            logger.exception("housekeeping failed")
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    settings = settings or (services.settings if services else get_settings())
+    services = services or build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        started = time.monotonic()
+        if services.storage.name == "local":
+            services.storage.init()  # the results folder; cloud buckets are made by 'enhanceit storage init'
+        services.queue.start()
+        if services.embedded_queue and isinstance(services.queue, InProcessQueue):
+            waiting = [j.id for j in services.store.unfinished()]
+            if waiting:
+                logger.info("resuming %d unfinished jobs", len(waiting))
+                services.queue.resume(waiting)
+        threading.Thread(target=_load_default_model, args=(services,), daemon=True, name="enhanceit-preload").start()
+        threading.Thread(target=_housekeeping, args=(services,), daemon=True, name="enhanceit-sweeper").start()
+        logger.info("service started in %.2f s", time.monotonic() - started)
+        yield
+        services.stopping.set()
+        services.queue.stop()
+        services.webhooks.close()
+
+    app = FastAPI(
+        title="EnhanceIt",
+        version=__version__,
+        summary="Denoise and upscale images with waifu2x-family networks; results expire.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    problems.install(app)
+    from enhanceit.api.routes import enhance, jobs, system, web
+
+    app.include_router(enhance.router)
+    app.include_router(jobs.router)
+    app.include_router(system.router)
+    app.include_router(web.router)
+    app.add_middleware(RequestContext, metrics=services.metrics, max_body=settings.limits.max_upload_bytes + 65536)
+    return app
+
+
+def static_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "web" / "static"

@@ -1,0 +1,56 @@
+"""Prometheus metrics of one app instance (its own registry, so tests can build many apps)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from enhanceit.jobs.model import JobStatus
+from enhanceit.jobs.runner import Observer
+
+PHASE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
+
+
+class Metrics(Observer):
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "enhanceit_http_requests", "HTTP requests", ["route", "method", "status"], registry=self.registry
+        )
+        self.request_seconds = Histogram(
+            "enhanceit_http_request_seconds",
+            "HTTP request duration",
+            ["route"],
+            buckets=PHASE_BUCKETS,
+            registry=self.registry,
+        )
+        self.phase_seconds = Histogram(
+            "enhanceit_job_phase_seconds",
+            "Time per job phase",
+            ["phase"],
+            buckets=PHASE_BUCKETS,
+            registry=self.registry,
+        )
+        self.jobs_finished = Counter("enhanceit_jobs_finished", "Jobs finished", ["status"], registry=self.registry)
+        self.megapixels_total = Counter(
+            "enhanceit_megapixels_processed", "Input megapixels enhanced", registry=self.registry
+        )
+        self.queued = Gauge("enhanceit_jobs_queued", "Jobs waiting", registry=self.registry)
+        self.running = Gauge("enhanceit_jobs_running", "Jobs running", registry=self.registry)
+
+    def watch_queue(self, depth: Callable[[], int], running: Callable[[], int]) -> None:
+        self.queued.set_function(lambda: float(depth()))
+        self.running.set_function(lambda: float(running()))
+
+    def phase(self, name: str, seconds: float) -> None:
+        self.phase_seconds.labels(name).observe(seconds)
+
+    def megapixels(self, value: float) -> None:
+        self.megapixels_total.inc(value)
+
+    def finished(self, status: JobStatus) -> None:
+        self.jobs_finished.labels(status.value).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

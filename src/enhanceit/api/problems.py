@@ -1,0 +1,68 @@
+"""Every error as RFC 7807 ``application/problem+json``, with the request id.
+
+EnhanceIt's errors carry their status and type where they are defined (:mod:`enhanceit.errors`); this
+module only renders them, plus the framework's own (validation, 404, 405) and anything unexpected (500,
+logged with its traceback, shown to the client without one: see :mod:`enhanceit.api.middleware`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from enhanceit import logs
+from enhanceit.errors import Busy, EnhanceItError, Unauthorized
+
+logger = logging.getLogger(__name__)
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, slug: str, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"https://enhanceit.dev/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "request_id": logs.request_id.get(),
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def from_error(error: EnhanceItError, **extra: Any) -> JSONResponse:
+    response = problem(error.status_code, error.title, error.detail, error.slug, **extra)
+    if isinstance(error, Busy):
+        response.headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, Unauthorized):
+        response.headers["WWW-Authenticate"] = 'Bearer realm="enhanceit"'
+    return response
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(EnhanceItError)
+    async def _ours(request: Request, exc: EnhanceItError) -> JSONResponse:
+        return from_error(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return invalid(exc.errors())
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        return problem(exc.status_code, str(exc.detail), str(exc.detail), slug)
+
+
+def invalid(errors: Any) -> JSONResponse:
+    """400 for parameters that do not validate, each field's complaint listed."""
+    details = []
+    for e in errors:
+        where = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", "query", "header"))
+        details.append({"field": where, "message": e.get("msg", "invalid")})
+    text = "; ".join(f"{d['field']}: {d['message']}" if d["field"] else d["message"] for d in details)
+    return problem(400, "Invalid request", text or "invalid request", "invalid-request", errors=details)

@@ -1,0 +1,219 @@
+"""``POST /v1/enhance``: an image URL (JSON) or a file (multipart) in, a job out.
+
+The answer depends on how long the client is willing to wait (RFC 7240 ``Prefer``):
+
+* by default, up to ``ENHANCEIT_JOBS_SYNC_WAIT_SECONDS``; ``Prefer: wait=N`` changes that (capped);
+* ``Prefer: respond-async`` answers at once;
+* a job finished in time gives 200 with the job (or its failure as problem+json with the failure's own
+  status and the job's id); one still running gives 202 with ``Location: /v1/jobs/{id}``.
+
+``Idempotency-Key`` makes a retried request return the job the first one created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import Field, ValidationError
+from starlette.datastructures import UploadFile
+
+from enhanceit.api import problems
+from enhanceit.errors import InvalidRequest, PayloadTooLarge, UnsupportedFormat
+from enhanceit.imaging.formats import SNIFF_BYTES, sniff
+from enhanceit.jobs.model import Job, JobStatus
+from enhanceit.jobs.service import Upload
+from enhanceit.options import EnhanceOptions
+
+router = APIRouter(tags=["jobs"])
+_WAIT = re.compile(r"(?:^|[,\s])wait\s*=\s*(\d+)")
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+
+
+class EnhanceRequest(EnhanceOptions):
+    image_url: str | None = Field(None, max_length=8192, description="http(s) URL of the image to enhance")
+    webhook_url: str | None = Field(None, max_length=8192, description="POSTed the job when it finishes")
+
+    def options(self) -> EnhanceOptions:
+        return EnhanceOptions(**self.model_dump(exclude={"image_url", "webhook_url"}))
+
+
+_MULTIPART_SCHEMA = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {"type": "string", "format": "binary", "description": "the image"},
+        **{
+            name: {
+                k: v
+                for k, v in prop.items()
+                if k in ("type", "anyOf", "enum", "description", "minimum", "maximum", "exclusiveMinimum", "maxLength")
+            }
+            for name, prop in EnhanceRequest.model_json_schema()["properties"].items()
+            if name != "image_url"
+        },
+    },
+}
+_OPENAPI = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/EnhanceRequest"}},
+            "multipart/form-data": {"schema": _MULTIPART_SCHEMA},
+        },
+    },
+    "responses": {
+        "200": {"description": "the finished job"},
+        "202": {"description": "the job is still running; poll its Location"},
+        **{
+            str(s): {"description": d, "content": {"application/problem+json": {}}}
+            for s, d in (
+                (400, "invalid parameters"),
+                (401, "missing or unknown API key"),
+                (403, "URL not allowed"),
+                (413, "image too large"),
+                (415, "not a supported image"),
+                (422, "too many pixels or undecodable"),
+                (429, "busy: retry after Retry-After seconds"),
+                (502, "the image server failed"),
+                (504, "the image server timed out"),
+            )
+        },
+    },
+}
+
+
+def _wait_seconds(prefer: str | None, default: float, cap: float) -> float:
+    if prefer is None:
+        return default
+    if "respond-async" in prefer.lower():
+        return 0.0
+    match = _WAIT.search(prefer.lower())
+    return min(float(match.group(1)), cap) if match else default
+
+
+async def _read_upload(file: UploadFile, folder: Path, limit: int) -> Upload:
+    """Copy the uploaded file to our own temporary file, hashing it and checking its size and kind."""
+    path = folder / "upload"
+    digest, size, head = hashlib.sha256(), 0, b""
+    with path.open("wb") as out:
+        while chunk := await file.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"the image is larger than the limit of {limit:,} bytes")
+            if len(head) < SNIFF_BYTES:
+                head += chunk[: SNIFF_BYTES - len(head)]
+            digest.update(chunk)
+            out.write(chunk)
+    if size == 0:
+        raise InvalidRequest("the uploaded file is empty")
+    if sniff(head) is None:
+        raise UnsupportedFormat("not an image in a supported format (PNG, JPEG, WebP, AVIF/HEIF, TIFF, GIF, BMP)")
+    return Upload(path, file.filename, digest.hexdigest(), size)
+
+
+def _parse(model: type[EnhanceRequest], data: dict[str, Any]) -> EnhanceRequest:
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise _Invalid(e.errors()) from None
+
+
+class _Invalid(Exception):
+    def __init__(self, errors: Any) -> None:
+        self.errors = errors
+
+
+@router.post("/v1/enhance", summary="Enhance an image", openapi_extra=_OPENAPI, response_model=None)
+async def enhance(
+    request: Request,
+    prefer: Annotated[str | None, Header(description="respond-async, or wait=N seconds")] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Response:
+    services = request.app.state.services
+    owner = services.api_keys.owner(request)
+    if idempotency_key is not None and not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+        raise InvalidRequest("Idempotency-Key must be 1-255 visible ASCII characters")
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    with tempfile.TemporaryDirectory(prefix="enhanceit-upload-", dir=services.settings.tmp_dir) as scratch:
+        try:
+            if ctype == "multipart/form-data":
+                async with request.form(max_files=1, max_fields=20) as form:  # closes its spooled files
+                    file = form.get("file")
+                    if not isinstance(file, UploadFile):
+                        raise InvalidRequest("multipart requests need a 'file' part")
+                    fields = {k: v for k, v in form.items() if k != "file" and isinstance(v, str) and v != ""}
+                    body = _parse(EnhanceRequest, fields)
+                    if body.image_url is not None:
+                        raise InvalidRequest("give either image_url or a file, not both")
+                    upload = await _read_upload(file, Path(scratch), services.settings.limits.max_upload_bytes)
+            elif ctype == "application/json":
+                try:
+                    data = await request.json()
+                except ValueError:
+                    raise InvalidRequest("the body is not valid JSON") from None
+                if not isinstance(data, dict):
+                    raise InvalidRequest("the body must be a JSON object")
+                body = _parse(EnhanceRequest, data)
+                if body.image_url is None:
+                    raise InvalidRequest("image_url is required (or send the image as multipart 'file')")
+                upload = None
+            else:
+                raise UnsupportedFormat("send application/json with image_url, or multipart/form-data with file")
+        except _Invalid as e:
+            return problems.invalid(e.errors)
+        job = await asyncio.to_thread(
+            services.jobs.submit,
+            body.options(),
+            url=body.image_url,
+            upload=upload,
+            webhook_url=body.webhook_url,
+            owner=owner,
+            idempotency_key=idempotency_key,
+        )
+    wait = _wait_seconds(prefer, services.settings.jobs.sync_wait_seconds, services.settings.jobs.max_wait_seconds)
+    job = await wait_for(services, job, wait)
+    return job_response(services, job, waited=prefer is not None)
+
+
+async def wait_for(services: Any, job: Job, seconds: float) -> Job:
+    """Poll the store until the job finishes or ``seconds`` pass (quick at first, then every 0.2 s)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    delay = 0.01
+    while not job.status.finished and loop.time() < deadline:
+        await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
+        delay = min(0.2, delay * 1.5)
+        job = await asyncio.to_thread(services.store.require, job.id)
+    return job
+
+
+def job_response(services: Any, job: Job, waited: bool = False) -> Response:
+    body = services.jobs.render(job)
+    location = f"/v1/jobs/{job.id}"
+    if job.status == JobStatus.FAILED and job.error is not None:
+        e = job.error
+        response: Response = problems.problem(
+            e.status, e.type.replace("-", " ").capitalize(), e.message, e.type, job=jsonable(body)
+        )
+    elif job.status.finished:
+        response = JSONResponse(jsonable(body), status_code=200)
+    else:
+        response = JSONResponse(jsonable(body), status_code=202)
+        response.headers["Retry-After"] = "1"
+    response.headers["Location"] = location
+    if waited:
+        response.headers["Preference-Applied"] = "respond-async" if job.status == JobStatus.QUEUED else "wait"
+    return response
+
+
+def jsonable(value: Any) -> Any:
+    from fastapi.encoders import jsonable_encoder
+
+    return jsonable_encoder(value)

@@ -1,0 +1,94 @@
+"""Health, readiness, metrics, the model list, and the signed links of the local storage."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+
+from enhanceit.errors import EnhanceItError
+from enhanceit.models.catalog import describe
+from enhanceit.models.registry import all_models
+
+router = APIRouter()
+
+
+@router.get("/healthz", tags=["system"], summary="Liveness: the process answers")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    tags=["system"],
+    summary="Readiness: models loaded and storage answering",
+    responses={503: {"description": "not ready", "content": {"application/problem+json": {}}}},
+)
+async def readyz(request: Request) -> JSONResponse:
+    services = request.app.state.services
+    checks: dict[str, str] = {}
+    checks["models"] = "ok" if services.models_ready.is_set() else (services.model_error or "loading")
+
+    def probe(name: str, fn: Any) -> None:
+        try:
+            fn()
+            checks[name] = "ok"
+        except EnhanceItError as e:
+            checks[name] = e.detail
+        except Exception as e:  # a backend failing in an unforeseen way is still "not ready"
+            checks[name] = type(e).__name__
+
+    await asyncio.to_thread(probe, "storage", services.storage.check)
+    await asyncio.to_thread(probe, "jobs", services.store.check)
+    await asyncio.to_thread(probe, "queue", services.queue.check)
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
+    )
+
+
+@router.get("/metrics", tags=["system"], summary="Prometheus metrics", response_class=PlainTextResponse)
+async def metrics(request: Request) -> Response:
+    return Response(request.app.state.services.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+@router.get("/v1/models", tags=["models"], summary="Every model with its noise levels, scales and licence")
+async def models(request: Request) -> list[dict[str, Any]]:
+    models_dir = request.app.state.services.settings.resolved_models_dir
+    return [describe(spec, models_dir) for spec in all_models()]
+
+
+@router.get(
+    "/files/{key:path}",
+    tags=["files"],
+    summary="A result, through a signed and expiring link",
+    responses={
+        403: {"description": "tampered or expired link", "content": {"application/problem+json": {}}},
+        404: {"description": "no such file", "content": {"application/problem+json": {}}},
+    },
+)
+async def files(key: str, request: Request, expires: str = "", sig: str = "") -> Response:
+    storage = request.app.state.services.storage
+    storage.verify(key, expires, sig, datetime.now(UTC))
+    found = await asyncio.to_thread(storage.head, key)
+    if found is None:
+        from enhanceit.errors import NotFound
+
+        raise NotFound("the result has expired or never existed")
+    stream = await asyncio.to_thread(storage.open, key)
+
+    def chunks() -> Any:
+        with stream:
+            while block := stream.read(1 << 16):
+                yield block
+
+    max_age = max(0, int((found.expires_at - datetime.now(UTC)).total_seconds()))
+    headers = {
+        "Cache-Control": f"private, max-age={max_age}",
+        "Content-Length": str(found.size),
+        "X-Content-Type-Options": "nosniff",
+    }
+    return StreamingResponse(chunks(), media_type=found.content_type, headers=headers)

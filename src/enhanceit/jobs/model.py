@@ -1,0 +1,113 @@
+"""A job: one enhancement request from submission to result, as every part of the service sees it."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from enhanceit.errors import EnhanceItError
+from enhanceit.options import EnhanceOptions
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED)
+
+
+class JobError(BaseModel):
+    #: The problem type's slug (``undecodable-image``, ``forbidden-url``…), as in the API's problem+json.
+    type: str
+    message: str
+    #: The HTTP status the same failure gets when it happens inside a request.
+    status: int
+
+    @classmethod
+    def of(cls, error: EnhanceItError) -> JobError:
+        return cls(type=error.slug, message=error.detail, status=error.status_code)
+
+
+class JobResult(BaseModel):
+    #: Storage key of the result; the public URL is signed from it whenever the job is read.
+    key: str
+    expires_at: datetime
+    width: int
+    height: int
+    format: str
+    bytes: int
+    #: True when an identical earlier request's result was reused instead of computed again.
+    reused: bool = False
+
+
+class Source(BaseModel):
+    """Where the input comes from: a URL to download, or an upload already in storage."""
+
+    url: str | None = None
+    upload_key: str | None = None
+    filename: str | None = None
+
+
+def new_job_id() -> str:
+    return "job_" + secrets.token_hex(12)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Job(BaseModel):
+    model_config = ConfigDict(validate_assignment=True)
+
+    id: str = Field(default_factory=new_job_id)
+    status: JobStatus = JobStatus.QUEUED
+    progress: float = 0.0
+    options: EnhanceOptions
+    source: Source
+    webhook_url: str | None = None
+    created_at: datetime = Field(default_factory=now)
+    updated_at: datetime = Field(default_factory=now)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    timings: dict[str, float] = Field(default_factory=dict)
+    error: JobError | None = None
+    result: JobResult | None = None
+    attempts: int = 0
+    cancel_requested: bool = False
+    #: Who submitted it (a hash of the API key), for idempotency keys and rate limits.
+    owner: str = "anonymous"
+
+    def public(self, result_url: str | None) -> dict[str, Any]:
+        """The job as the API shows it (no storage keys, no owner, no webhook URL)."""
+        result = None
+        if self.result is not None and result_url is not None:
+            r = self.result
+            result = {
+                "url": result_url,
+                "expires_at": r.expires_at,
+                "width": r.width,
+                "height": r.height,
+                "format": r.format,
+                "bytes": r.bytes,
+                "reused": r.reused,
+            }
+        return {
+            "id": self.id,
+            "status": self.status.value,
+            "progress": round(self.progress, 4),
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "options": self.options.model_dump(exclude_none=True),
+            "timings": self.timings,
+            "error": self.error.model_dump() if self.error else None,
+            "result": result,
+        }

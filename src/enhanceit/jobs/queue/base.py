@@ -1,0 +1,28 @@
+"""The queue interface: hand a job id to whatever runs jobs, and say how busy it is."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+
+class JobQueue(ABC):
+    @abstractmethod
+    def submit(self, job_id: str) -> None:
+        """Queue a job; raises :class:`~enhanceit.errors.Busy` (429) when the queue is full."""
+
+    @abstractmethod
+    def depth(self) -> int:
+        """Jobs waiting (not yet running)."""
+
+    @abstractmethod
+    def running(self) -> int:
+        """Jobs running now (in this process, for the embedded queue)."""
+
+    def start(self) -> None:
+        """Start consuming (the embedded queue starts its threads)."""
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop taking jobs; let running ones finish for up to ``timeout`` seconds."""
+
+    def check(self) -> None:
+        """Readiness: raise when jobs cannot be queued."""

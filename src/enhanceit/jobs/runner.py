@@ -1,0 +1,262 @@
+"""Run one job: the service's pipeline around the engine's.
+
+    get input (download the URL, or read the upload) -> same request seen before? reuse its result
+      -> enhance (probe, limits, decode, tiles, encode) -> store the result -> record it -> webhook
+
+Every failure ends the job as ``failed`` with its reason, never the worker; only transient faults
+(storage, as marked ``retryable``) are re-raised for a queue that retries. ``check`` runs between tiles
+and stops the job on cancel or when it outlives its time limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
+
+from enhanceit import __version__, logs
+from enhanceit.config import Settings
+from enhanceit.engine.runtime import Engine
+from enhanceit.errors import Canceled, EnhanceItError
+from enhanceit.imaging.formats import EXTENSIONS, MEDIA_TYPES
+from enhanceit.jobs.model import Job, JobError, JobResult, JobStatus, now
+from enhanceit.jobs.store.base import JobStore
+from enhanceit.options import EnhanceOptions
+from enhanceit.pipeline.fetch import fetch_image
+from enhanceit.pipeline.process import enhance_file
+from enhanceit.storage.base import Storage
+
+logger = logging.getLogger(__name__)
+
+#: Results are reused only when made by the same engine version.
+RESULT_VERSION = f"enhanceit-{__version__}"
+#: Reuse a stored result only if it lives at least this much longer.
+MIN_REMAINING = timedelta(minutes=10)
+
+
+class JobTimeout(EnhanceItError):
+    status_code = 503
+    slug = "job-timeout"
+    title = "The job took too long"
+
+
+class Observer:
+    """What the runner reports besides the job record (metrics); the default reports nothing."""
+
+    def phase(self, name: str, seconds: float) -> None:
+        pass
+
+    def megapixels(self, value: float) -> None:
+        pass
+
+    def finished(self, status: JobStatus) -> None:
+        pass
+
+
+def result_key(input_sha256: str, options: EnhanceOptions) -> str:
+    """Content address of a result: the input's bytes, every option that changes pixels, the engine."""
+    recipe = json.dumps(options.model_dump(mode="json"), sort_keys=True)
+    digest = hashlib.sha256(f"{RESULT_VERSION}\n{input_sha256}\n{recipe}".encode()).hexdigest()
+    return f"{digest[:2]}/{digest}{EXTENSIONS[options.format]}"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def download_name(job: Job) -> str:
+    """A friendly file name for the result: the input's name, the model and the format."""
+    raw = job.source.filename or (PurePosixPath(urlsplit(job.source.url).path).name if job.source.url else "")
+    stem = PurePosixPath(raw).stem or "image"
+    return f"{stem[:80]}-{job.options.model}{EXTENSIONS[job.options.format]}"
+
+
+@dataclass
+class _Progress:
+    """Writes progress to the store at most every ``interval`` seconds (per tile would be a write storm)."""
+
+    store: JobStore
+    job_id: str
+    interval: float = 0.5
+    last: float = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        t = time.monotonic()
+        if done < total and t - self.last < self.interval:
+            return
+        self.last = t
+        self.store.update(self.job_id, progress=min(0.99, done / max(1, total)))
+
+
+class JobRunner:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        storage: Storage,
+        store: JobStore,
+        notify: Callable[[Job], None] | None = None,
+        observer: Observer | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.storage = storage
+        self.store = store
+        self.notify = notify
+        self.observer = observer or Observer()
+
+    def run(self, job_id: str, *, reraise_retryable: bool = False) -> Job:
+        """Run a queued job to its end; returns the final record."""
+        token = logs.job_id.set(job_id)
+        try:
+            return self._run_logged(job_id, reraise_retryable)
+        finally:
+            logs.job_id.reset(token)
+
+    def _run_logged(self, job_id: str, reraise_retryable: bool) -> Job:
+        job = self.store.get(job_id)
+        if job is None or job.status.finished:
+            return job if job is not None else self.store.require(job_id)
+        job = self.store.transition(
+            job_id, JobStatus.RUNNING, started_at=now(), attempts=job.attempts + 1, progress=0.0, error=None
+        )
+        if job.status != JobStatus.RUNNING:  # canceled meanwhile
+            return job
+        try:
+            job = self._run(job)
+        except Canceled:
+            job = self.store.transition(job_id, JobStatus.CANCELED)
+        except EnhanceItError as e:
+            if e.retryable and reraise_retryable:
+                self.store.update(job_id, status=JobStatus.QUEUED, error=JobError.of(e))
+                raise
+            logger.warning("job failed: %s", e.slug)
+            job = self.store.transition(job_id, JobStatus.FAILED, error=JobError.of(e))
+        except Exception:
+            logger.exception("job crashed")
+            job = self.store.transition(
+                job_id, JobStatus.FAILED, error=JobError(type="internal-error", message="internal error", status=500)
+            )
+        if job.status.finished and job.source.upload_key:
+            self._forget_upload(job.source.upload_key)
+        self.observer.finished(job.status)
+        if self.notify is not None and job.webhook_url:
+            self.notify(job)
+        return job
+
+    def _forget_upload(self, key: str) -> None:
+        try:
+            self.storage.delete(key)
+        except EnhanceItError as e:  # it expires anyway
+            logger.warning("could not delete an upload: %s", e.detail)
+
+    def _checker(self, job_id: str) -> Callable[[], None]:
+        deadline = time.monotonic() + self.settings.jobs.timeout_seconds
+        last = [0.0]
+
+        def check() -> None:
+            t = time.monotonic()
+            if t > deadline:
+                raise JobTimeout(f"the job ran longer than {self.settings.jobs.timeout_seconds:g} s")
+            if t - last[0] < 0.2:
+                return
+            last[0] = t
+            job = self.store.get(job_id)
+            if job is None or job.cancel_requested:
+                raise Canceled("canceled on request")
+
+        return check
+
+    def _run(self, job: Job) -> Job:
+        timings: dict[str, float] = {}
+        check = self._checker(job.id)
+        with tempfile.TemporaryDirectory(prefix="enhanceit-job-", dir=self.settings.tmp_dir) as scratch:
+            work = Path(scratch)
+            source = work / "input"
+            started = time.perf_counter()
+            self._get_input(job, source, check)
+            timings["download"] = round(time.perf_counter() - started, 4)
+            self.observer.phase("download", timings["download"])
+            key = result_key(sha256_file(source), job.options)
+            reused = self.reusable(key)
+            if reused is not None:
+                return self.store.transition(job.id, JobStatus.SUCCEEDED, result=reused, progress=1.0, timings=timings)
+            out = work / f"result{EXTENSIONS[job.options.format]}"
+            outcome = enhance_file(
+                source,
+                out,
+                job.options,
+                self.engine,
+                self.settings.limits,
+                tmp_dir=work,
+                progress=_Progress(self.store, job.id),
+                check=check,
+            )
+            timings["decode"] = round(outcome.timings.get("probe", 0.0) + outcome.timings.get("decode", 0.0), 4)
+            timings["inference"] = outcome.timings.get("inference", 0.0)
+            timings["encode"] = outcome.timings.get("encode", 0.0)
+            for phase in ("decode", "inference", "encode"):
+                self.observer.phase(phase, timings[phase])
+            self.observer.megapixels(outcome.input.pixels / 1e6)
+            check()
+            started = time.perf_counter()
+            expires_at = now() + timedelta(seconds=self.settings.retention_seconds)
+            stored = self.storage.put_file(key, out, MEDIA_TYPES[job.options.format], expires_at)
+            timings["upload"] = round(time.perf_counter() - started, 4)
+            self.observer.phase("upload", timings["upload"])
+            enc = outcome.encoded
+            result = JobResult(
+                key=key,
+                expires_at=stored.expires_at,
+                width=enc.width,
+                height=enc.height,
+                format=enc.format,
+                bytes=enc.bytes,
+            )
+            return self.store.transition(job.id, JobStatus.SUCCEEDED, result=result, progress=1.0, timings=timings)
+
+    def _get_input(self, job: Job, dest: Path, check: Callable[[], None]) -> None:
+        if job.source.url is not None:
+            fetch_image(job.source.url, dest, self.settings.fetch, self.settings.limits.max_upload_bytes, check=check)
+            return
+        if job.source.upload_key is None:
+            raise EnhanceItError("the job has no input")
+        with self.storage.open(job.source.upload_key) as src, dest.open("wb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+
+    def reusable(self, key: str) -> JobResult | None:
+        """The stored result of an identical earlier request, if it is there and not about to expire."""
+        found = self.storage.head(key)
+        if found is None or found.expires_at - now() < MIN_REMAINING:
+            return None
+        from enhanceit.imaging.probe import probe  # only the header: cheap
+
+        with tempfile.TemporaryDirectory(prefix="enhanceit-reuse-", dir=self.settings.tmp_dir) as scratch:
+            path = Path(scratch) / "result"
+            with self.storage.open(key) as src, path.open("wb") as out:
+                out.write(src.read(1 << 16))  # enough for any header we write
+            try:
+                info = probe(path)
+            except EnhanceItError:
+                return None
+        return JobResult(
+            key=key,
+            expires_at=found.expires_at,
+            width=info.width,
+            height=info.height,
+            format=key.rsplit(".", 1)[-1].replace("jpg", "jpeg"),
+            bytes=found.size,
+            reused=True,
+        )

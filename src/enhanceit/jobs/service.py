@@ -1,0 +1,134 @@
+"""Accepting jobs: everything the API does between a valid request and a queued job.
+
+Checks that need no download happen here, synchronously, so a bad request fails at once with its
+proper status instead of as a failed job: the URL policy for ``image_url`` and ``webhook_url`` (403),
+and for uploads the format, pixel limits and plan from the header alone (415, 422, 400). An upload
+whose identical request already has a stored result is answered from it without queueing anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from enhanceit.config import Settings
+from enhanceit.engine.plan import check_noise
+from enhanceit.engine.runtime import Engine
+from enhanceit.errors import Busy, InvalidRequest
+from enhanceit.jobs.model import Job, JobStatus, Source, now
+from enhanceit.jobs.queue.base import JobQueue
+from enhanceit.jobs.runner import JobRunner, download_name, result_key
+from enhanceit.jobs.store.base import JobStore
+from enhanceit.options import EnhanceOptions
+from enhanceit.pipeline.process import prepare
+from enhanceit.security.urlpolicy import check_addresses, check_host, host_rules, parse_url
+from enhanceit.storage.base import Storage
+
+logger = logging.getLogger(__name__)
+UPLOAD_TTL = timedelta(hours=6)
+
+
+@dataclass(frozen=True)
+class Upload:
+    path: Path
+    filename: str | None
+    sha256: str
+    size: int
+
+
+class JobService:
+    def __init__(
+        self, settings: Settings, engine: Engine, storage: Storage, store: JobStore, queue: JobQueue, runner: JobRunner
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.storage = storage
+        self.store = store
+        self.queue = queue
+        self.runner = runner
+
+    def _check_url(self, url: str) -> None:
+        target = parse_url(url)
+        fetch = self.settings.fetch
+        check_host(target.host, allow=host_rules(fetch.allow_hosts), deny=host_rules(fetch.deny_hosts))
+        if target.ip is not None:  # an address literal can be judged now; names are resolved by the worker
+            check_addresses(target.host, [target.ip], allow_private=fetch.allow_private)
+
+    def submit(
+        self,
+        options: EnhanceOptions,
+        *,
+        url: str | None = None,
+        upload: Upload | None = None,
+        webhook_url: str | None = None,
+        owner: str = "anonymous",
+        idempotency_key: str | None = None,
+    ) -> Job:
+        if (url is None) == (upload is None):
+            raise InvalidRequest("give either image_url or a file")
+        # an unknown model or a noise level it lacks: 400 now, not a failed job later
+        check_noise(self.engine.registry.get(options.model), options.noise)
+        if url is not None:
+            self._check_url(url)
+        if webhook_url is not None:
+            self._check_url(webhook_url)
+        fingerprint = self._fingerprint(options, url, upload, webhook_url)
+        source = Source(url=url, filename=upload.filename if upload else None)
+        job = Job(options=options, source=source, webhook_url=webhook_url, owner=owner)
+        if self.queue.depth() >= self.settings.jobs.max_queue + self.settings.jobs.max_concurrent:
+            raise Busy("too many jobs are waiting; try again later", retry_after=self.retry_after())
+        if upload is not None:
+            prepare(upload.path, options, self.engine, self.settings.limits)  # header, limits, plan
+            reused = self.runner.reusable(result_key(upload.sha256, options))
+            if reused is not None:
+                job = job.model_copy(
+                    update={"status": JobStatus.SUCCEEDED, "result": reused, "progress": 1.0, "finished_at": now()}
+                )
+                return self._insert(job, idempotency_key, fingerprint)
+            key = f"uploads/{job.id}"  # one per job: the runner deletes it when the job ends
+            self.storage.put_file(key, upload.path, "application/octet-stream", now() + UPLOAD_TTL)
+            job = job.model_copy(update={"source": source.model_copy(update={"upload_key": key})})
+        stored = self._insert(job, idempotency_key, fingerprint)
+        if stored.id != job.id:  # the same request again, under the same Idempotency-Key
+            return stored
+        try:
+            self.queue.submit(job.id)
+        except Busy:
+            self.store.delete(job.id)
+            if job.source.upload_key:
+                self.storage.delete(job.source.upload_key)
+            raise
+        return stored
+
+    def _insert(self, job: Job, key: str | None, fingerprint: str) -> Job:
+        return self.store.insert(job, (key, fingerprint) if key else None)
+
+    @staticmethod
+    def _fingerprint(options: EnhanceOptions, url: str | None, upload: Upload | None, webhook: str | None) -> str:
+        body = {
+            "options": options.model_dump(mode="json"),
+            "url": url,
+            "upload": upload.sha256 if upload else None,
+            "webhook": webhook,
+        }
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+    def retry_after(self) -> int:
+        """Seconds a client should wait when the queue is full: a rough time for one job per slot."""
+        return max(1, min(60, 2 * (self.queue.depth() + 1) // self.settings.jobs.max_concurrent))
+
+    def cancel(self, job_id: str) -> Job:
+        self.store.require(job_id)
+        return self.store.request_cancel(job_id)
+
+    def render(self, job: Job) -> dict[str, Any]:
+        """The job as clients see it, with a freshly signed result URL."""
+        url = None
+        if job.result is not None:
+            url = self.storage.url(job.result.key, job.result.expires_at, filename=download_name(job))
+        return job.public(url)

@@ -1,0 +1,131 @@
+"""Jobs in SQLite: the embedded default. A restart finds every job where it was.
+
+One connection shared by the process's threads under a lock (SQLite serialises writers anyway; the
+lock keeps Python's connection object safe), WAL journal so readers never wait on the writer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from enhanceit.errors import NotFound, StorageUnavailable
+from enhanceit.jobs.model import Job
+from enhanceit.jobs.store.base import IdempotencyConflict, JobStore
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at);
+CREATE TABLE IF NOT EXISTS idempotency (
+    owner TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    PRIMARY KEY (owner, key)
+);
+"""
+
+
+class SqliteJobStore(JobStore):
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(SCHEMA)
+
+    def _write(self, job: Job) -> None:
+        # An upsert, not INSERT OR REPLACE: REPLACE deletes the row first, which would cascade to its
+        # idempotency key.
+        self._db.execute(
+            "INSERT INTO jobs (id, status, created_at, data) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET status = excluded.status, data = excluded.data",
+            (job.id, job.status.value, job.created_at.isoformat(), job.model_dump_json()),
+        )
+
+    def insert(self, job: Job, idempotency: tuple[str, str] | None = None) -> Job:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if idempotency is not None:
+                    key, fingerprint = idempotency
+                    row = self._db.execute(
+                        "SELECT fingerprint, job_id FROM idempotency WHERE owner = ? AND key = ?", (job.owner, key)
+                    ).fetchone()
+                    if row is not None:
+                        if row[0] != fingerprint:
+                            raise IdempotencyConflict(f"Idempotency-Key {key!r} was used for another request")
+                        found = self._db.execute("SELECT data FROM jobs WHERE id = ?", (row[1],)).fetchone()
+                        self._db.execute("COMMIT")
+                        return Job.model_validate_json(found[0])
+                self._write(job)
+                if idempotency is not None:
+                    self._db.execute(
+                        "INSERT INTO idempotency (owner, key, fingerprint, job_id) VALUES (?, ?, ?, ?)",
+                        (job.owner, idempotency[0], idempotency[1], job.id),
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            row = self._db.execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return None if row is None else Job.model_validate_json(row[0])
+
+    def _replace(self, job_id: str, change: Callable[[Job], Job]) -> Job:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                if row is None:
+                    raise NotFound(f"no job {job_id}")
+                job = change(Job.model_validate_json(row[0]))
+                self._write(job)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return job
+
+    def delete(self, job_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    def unfinished(self) -> list[Job]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT data FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at"
+            ).fetchall()
+        return [Job.model_validate_json(r[0]) for r in rows]
+
+    def purge(self, before: datetime) -> int:
+        with self._lock:
+            cur = self._db.execute(
+                "DELETE FROM jobs WHERE status IN ('succeeded', 'failed', 'canceled') AND created_at < ?",
+                (before.isoformat(),),
+            )
+            return cur.rowcount
+
+    def check(self) -> None:
+        try:
+            with self._lock:
+                self._db.execute("SELECT 1").fetchone()
+        except sqlite3.Error as e:
+            raise StorageUnavailable(f"job database: {e}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,138 @@
+"""Webhooks: POST the finished job to the URL its submitter gave, signed, retried, never fatal.
+
+Signature (the Standard Webhooks scheme): headers ``webhook-id`` (the same for every retry of one
+message), ``webhook-timestamp`` (Unix seconds) and ``webhook-signature: v1,<base64 HMAC-SHA256>`` over
+``"{id}.{timestamp}.{body}"`` with the service's webhook secret. A receiver recomputes it, compares in
+constant time and rejects old timestamps.
+
+Delivery is a background task: timeouts, connection errors, 429 and 5xx answers are retried with
+exponential backoff; other 4xx answers end the delivery. The webhook URL passes the same SSRF policy as
+image downloads, and the connection goes to the checked address (no redirects are followed).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpcore
+
+from enhanceit.config import FetchSettings
+from enhanceit.errors import EnhanceItError
+from enhanceit.jobs.model import Job
+from enhanceit.pipeline.fetch import Resolver, checked_addresses
+from enhanceit.security.pinned import Connector, Deadline, PinnedBackend, tcp_connector
+
+logger = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def sign(secret: bytes, message_id: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def verify(secret: bytes, headers: dict[str, str], body: bytes, tolerance: int = 300, at: float | None = None) -> bool:
+    """What a receiver does (and the tests): recompute, compare in constant time, refuse stale messages."""
+    try:
+        message_id, timestamp = headers["webhook-id"], int(headers["webhook-timestamp"])
+    except (KeyError, ValueError):
+        return False
+    if abs((at or time.time()) - timestamp) > tolerance:
+        return False
+    expected = sign(secret, message_id, timestamp, body)
+    return any(hmac.compare_digest(expected, s) for s in headers.get("webhook-signature", "").split())
+
+
+class WebhookSender:
+    def __init__(
+        self,
+        secret: bytes,
+        settings: FetchSettings,
+        render: Callable[[Job], dict[str, Any]],
+        *,
+        attempts: int = 5,
+        first_delay: float = 1.0,
+        timeout: float = 10.0,
+        resolver: Resolver | None = None,
+        connector: Connector | None = None,
+    ) -> None:
+        self._secret = secret
+        self._settings = settings
+        self._render = render
+        self.attempts = attempts
+        self.first_delay = first_delay
+        self.timeout = timeout
+        self._resolver = resolver
+        self._connector = connector or tcp_connector
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="enhanceit-webhook")
+        self._stopping = threading.Event()
+
+    def notify(self, job: Job) -> None:
+        """Deliver in the background; the job's own outcome never depends on it."""
+        if job.webhook_url:
+            body = json.dumps({"type": f"job.{job.status.value}", "job": self._render(job)}, default=str).encode()
+            self._pool.submit(self.deliver, job.webhook_url, f"{job.id}.{job.status.value}", body)
+
+    def deliver(self, url: str, message_id: str, body: bytes) -> bool:
+        delay = self.first_delay
+        for attempt in range(1, self.attempts + 1):
+            try:
+                status = self._post(url, message_id, body)
+            except EnhanceItError as e:  # refused by the policy, or a transport failure
+                if e.status_code in (400, 403):
+                    logger.warning("webhook refused: %s", e.detail)
+                    return False
+                status = None
+            if status is not None and 200 <= status < 300:
+                return True
+            if status is not None and status not in RETRY_STATUSES:
+                logger.warning("webhook answered %d; not retried", status)
+                return False
+            if attempt < self.attempts and not self._stopping.wait(delay):
+                delay *= 2
+                continue
+            break
+        logger.warning("webhook delivery gave up after %d attempts", attempt)
+        return False
+
+    def _post(self, url: str, message_id: str, body: bytes) -> int | None:
+        deadline = Deadline(self.timeout)
+        target, addresses = checked_addresses(url, self._settings, self._resolver, deadline)
+        timestamp = int(time.time())
+        headers = [
+            (b"Host", target.authority.encode()),
+            (b"Content-Type", b"application/json"),
+            (b"User-Agent", self._settings.user_agent.encode("ascii", "replace")),
+            (b"webhook-id", message_id.encode()),
+            (b"webhook-timestamp", str(timestamp).encode()),
+            (b"webhook-signature", sign(self._secret, message_id, timestamp, body).encode()),
+        ]
+        backend = PinnedBackend(addresses, self._connector, deadline)
+        origin = httpcore.Origin(target.scheme.encode(), target.host.encode(), target.port)
+        request_url = httpcore.URL(
+            scheme=target.scheme.encode(), host=target.host.encode(), port=target.port, target=target.target.encode()
+        )
+        timeouts = {"connect": self.timeout, "read": self.timeout, "write": self.timeout, "pool": self.timeout}
+        try:
+            with httpcore.HTTPConnection(origin, network_backend=backend) as conn:
+                response = conn.request(
+                    "POST", request_url, headers=headers, content=body, extensions={"timeout": timeouts}
+                )
+                return int(response.status)
+        except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError) as e:
+            logger.info("webhook attempt failed: %s", type(e).__name__)
+            return None
+
+    def close(self, wait: bool = False) -> None:
+        self._stopping.set()
+        self._pool.shutdown(wait=wait, cancel_futures=True)
