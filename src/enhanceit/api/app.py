@@ -29,9 +29,10 @@ from enhanceit.engine.runtime import Engine, EngineConfig
 from enhanceit.jobs.model import now
 from enhanceit.jobs.queue.base import JobQueue
 from enhanceit.jobs.queue.inprocess import InProcessQueue
-from enhanceit.jobs.runner import JobRunner
+from enhanceit.jobs.runner import JobRunner, Observers
 from enhanceit.jobs.service import JobService
 from enhanceit.jobs.store.base import JobStore
+from enhanceit.jobs.waiters import Waiters
 from enhanceit.jobs.webhooks import WebhookSender
 from enhanceit.models.registry import get_model
 from enhanceit.options import DEFAULT_MODEL
@@ -55,6 +56,7 @@ class Services:
     webhooks: WebhookSender
     metrics: Metrics
     api_keys: ApiKeys
+    waiters: Waiters
     #: Set once the default model is loaded: /readyz waits for it.
     models_ready: threading.Event = field(default_factory=threading.Event)
     model_error: str | None = None
@@ -98,7 +100,8 @@ def build_services(
         else load_or_create_secret(settings.data_dir, ".webhook-secret")
     )
     webhooks = WebhookSender(secret, settings.fetch, render=lambda job: holder["jobs"].render(job))
-    runner = JobRunner(settings, engine, storage, store, notify=webhooks.notify, observer=metrics)
+    waiters = Waiters()
+    runner = JobRunner(settings, engine, storage, store, notify=webhooks.notify, observer=Observers(metrics, waiters))
     embedded = queue is None and settings.queue.url is None
     if queue is None:
         if settings.queue.url is not None:
@@ -109,7 +112,7 @@ def build_services(
     metrics.watch_queue(queue.depth, queue.running)
     keys = ApiKeys([k.get_secret_value() for k in settings.api_keys], settings.rate_limit_per_minute)
     return Services(
-        settings, engine, storage, store, queue, jobs, runner, webhooks, metrics, keys, embedded_queue=embedded
+        settings, engine, storage, store, queue, jobs, runner, webhooks, metrics, keys, waiters, embedded_queue=embedded
     )
 
 

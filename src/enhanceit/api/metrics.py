@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from enhanceit.jobs.model import JobStatus
+from enhanceit.jobs.model import Job
 from enhanceit.jobs.runner import Observer
 
 PHASE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
@@ -49,8 +49,8 @@ class Metrics(Observer):
     def megapixels(self, value: float) -> None:
         self.megapixels_total.inc(value)
 
-    def finished(self, status: JobStatus) -> None:
-        self.jobs_finished.labels(status.value).inc()
+    def finished(self, job: Job) -> None:
+        self.jobs_finished.labels(job.status.value).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -49,7 +49,7 @@ class JobTimeout(EnhanceItError):
 
 
 class Observer:
-    """What the runner reports besides the job record (metrics); the default reports nothing."""
+    """What the runner reports besides the job record (metrics, waiting requests); by default nothing."""
 
     def phase(self, name: str, seconds: float) -> None:
         pass
@@ -57,8 +57,27 @@ class Observer:
     def megapixels(self, value: float) -> None:
         pass
 
-    def finished(self, status: JobStatus) -> None:
+    def finished(self, job: Job) -> None:
         pass
+
+
+class Observers(Observer):
+    """Several observers as one."""
+
+    def __init__(self, *observers: Observer) -> None:
+        self.observers = observers
+
+    def phase(self, name: str, seconds: float) -> None:
+        for o in self.observers:
+            o.phase(name, seconds)
+
+    def megapixels(self, value: float) -> None:
+        for o in self.observers:
+            o.megapixels(value)
+
+    def finished(self, job: Job) -> None:
+        for o in self.observers:
+            o.finished(job)
 
 
 def result_key(input_sha256: str, options: EnhanceOptions) -> str:
@@ -151,7 +170,7 @@ class JobRunner:
             )
         if job.status.finished and job.source.upload_key:
             self._forget_upload(job.source.upload_key)
-        self.observer.finished(job.status)
+        self.observer.finished(job)
         if self.notify is not None and job.webhook_url:
             self.notify(job)
         return job

@@ -13,6 +13,7 @@ The answer depends on how long the client is willing to wait (RFC 7240 ``Prefer`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import re
 import tempfile
@@ -183,14 +184,19 @@ async def enhance(
 
 
 async def wait_for(services: Any, job: Job, seconds: float) -> Job:
-    """Poll the store until the job finishes or ``seconds`` pass (quick at first, then every 0.2 s)."""
+    """Until the job finishes or ``seconds`` pass: woken at once by a runner in this process, polling the
+    store every 0.2 s for jobs run elsewhere."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
-    delay = 0.01
-    while not job.status.finished and loop.time() < deadline:
-        await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
-        delay = min(0.2, delay * 1.5)
-        job = await asyncio.to_thread(services.store.require, job.id)
+    finished = services.waiters.register(job.id)
+    try:
+        job = await asyncio.to_thread(services.store.require, job.id)  # it may have finished already
+        while not job.status.finished and (left := deadline - loop.time()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(finished.wait(), timeout=min(0.2, left))
+            job = await asyncio.to_thread(services.store.require, job.id)
+    finally:
+        services.waiters.forget(job.id, finished)
     return job
 
 

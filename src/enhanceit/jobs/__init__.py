@@ -1,0 +1,1 @@
+"""Jobs: records, stores, queues, the runner that executes one, and webhooks."""

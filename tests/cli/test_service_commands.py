@@ -1,0 +1,53 @@
+"""``enhanceit config show`` and ``storage init``: effective settings with secrets masked, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from enhanceit.cli import main
+
+
+def test_config_show_masks_secrets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ENHANCEIT_API_KEYS", "k-one,k-two")
+    monkeypatch.setenv("ENHANCEIT_SIGNING_KEY", "super-secret-signing")
+    monkeypatch.setenv("ENHANCEIT_ENGINE_THREADS", "3")
+    assert main(["config", "show", "--json"]) == 0
+    out = capsys.readouterr().out
+    data = json.loads(out)
+    assert data["engine"]["threads"] == 3 and data["storage"] == "local"
+    assert data["api_keys"] == ["********", "********"] and data["signing_key"] == "********"
+    assert "k-one" not in out and "super-secret-signing" not in out
+    assert main(["config", "show"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["engine"]["threads"] == 3
+
+
+def test_yaml_config_file_and_its_errors(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("engine:\n  tile: 96\nlimits:\n  max_input_pixels: 1000\n")
+    monkeypatch.setenv("ENHANCEIT_CONFIG", str(config))
+    assert main(["config", "show", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["engine"]["tile"] == 96 and data["limits"]["max_input_pixels"] == 1000
+    monkeypatch.setenv("ENHANCEIT_ENGINE_THREADS", "lots")
+    assert main(["config", "show"]) == 2
+    assert "engine.threads" in capsys.readouterr().err
+    monkeypatch.setenv("ENHANCEIT_CONFIG", str(tmp_path / "missing.yaml"))
+    assert main(["config", "show"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_storage_init_creates_the_local_folder(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ENHANCEIT_DATA_DIR", str(tmp_path / "d"))
+    assert main(["storage", "init"]) == 0
+    assert (tmp_path / "d" / "results").is_dir()
+    assert "local" in capsys.readouterr().out
