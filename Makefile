@@ -10,7 +10,11 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test lint typecheck pytest bench lock clean
+# Debian packages the tests start for real: Redis for the queue.
+SYSTEM_COMMANDS := redis-server
+SYSTEM_PACKAGES := redis-server
+
+.PHONY: install system-deps run test lint typecheck pytest bench lock clean
 
 install: $(STAMP)
 
@@ -20,6 +24,13 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	$(BIN)/enhanceit models install --all
 	touch $(STAMP)
+
+system-deps:
+	@missing=""; for c in $(SYSTEM_COMMANDS); do command -v $$c >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  $$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES); \
+	fi
 
 run: install
 	$(BIN)/enhanceit serve --host $(HOST) --port $(PORT)
@@ -31,7 +42,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+pytest: install system-deps
 	$(BIN)/pytest
 
 test: lint typecheck pytest

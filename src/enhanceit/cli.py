@@ -95,6 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
 
+    sub.add_parser("worker", help="run queue workers (needs ENHANCEIT_QUEUE_URL)")
+
     config = sub.add_parser("config", help="configuration").add_subparsers(
         dest="config_command", required=True, metavar="ACTION"
     )

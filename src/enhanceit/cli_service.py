@@ -69,5 +69,9 @@ def run(args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=30,
         )
         return EXIT_OK
+    if args.command == "worker":
+        from enhanceit.jobs.worker import run_worker
+
+        return run_worker(settings)
     print(f"enhanceit: unknown command {args.command}", file=sys.stderr)
     return 2

@@ -87,10 +87,15 @@ class FetchSettings(BaseModel):
 
 
 class S3Settings(BaseModel):
-    endpoint_url: str | None = Field(None, description="S3-compatible endpoint; unset = AWS")
+    endpoint_url: str | None = Field(None, description="S3-compatible endpoint; unset (or empty) = AWS")
     bucket: str = "enhanceit"
     region: str | None = None
     prefix: str = "results/"
+
+    @field_validator("endpoint_url", "region", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
 
 
 class GcsSettings(BaseModel):
@@ -117,6 +122,10 @@ class QueueSettings(BaseModel):
     url: str | None = Field(None, description="redis://… to send jobs to 'enhanceit worker' processes")
     name: str = "enhance"
     max_depth: int = Field(100, ge=1, description="queued jobs beyond this get 429 with Retry-After")
+    worker_processes: int = Field(1, ge=1, description="processes 'enhanceit worker' starts")
+    worker_threads: int = Field(1, ge=1, description="jobs each worker process runs at once")
+    max_retries: int = Field(3, ge=0, description="retries of a job that met a transient fault (storage, network)")
+    heartbeat_timeout_ms: int = Field(10_000, ge=1000, description="a worker silent this long is presumed dead")
 
 
 class Settings(BaseSettings):

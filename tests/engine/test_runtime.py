@@ -51,3 +51,13 @@ def test_allocator_tuning_applies_on_linux() -> None:
     from enhanceit.memory import tune_allocator
 
     assert tune_allocator() is sys.platform.startswith("linux")
+
+
+def test_threads_follow_the_cpus_this_process_may_use() -> None:
+    import os
+
+    from enhanceit.engine.runtime import available_cpus
+
+    assert 1 <= available_cpus() <= (os.cpu_count() or 1)
+    assert EngineConfig(threads=3).thread_count == 3
+    assert EngineConfig().thread_count == available_cpus()

@@ -33,12 +33,11 @@ from enhanceit.jobs.runner import JobRunner, Observers
 from enhanceit.jobs.service import JobService
 from enhanceit.jobs.store.base import JobStore
 from enhanceit.jobs.waiters import Waiters
-from enhanceit.jobs.webhooks import WebhookSender
+from enhanceit.jobs.webhooks import WebhookSender, webhook_secret
 from enhanceit.models.registry import get_model
 from enhanceit.options import DEFAULT_MODEL
 from enhanceit.storage import make_storage
 from enhanceit.storage.base import Storage
-from enhanceit.storage.signing import load_or_create_secret
 
 logger = logging.getLogger(__name__)
 SWEEP_SECONDS = 300.0
@@ -88,25 +87,27 @@ def build_services(
     """Everything the API needs, from the settings; any part can be given instead (tests)."""
     engine = engine or engine_from(settings)
     storage = storage or make_storage(settings)
-    if store is None:
+    if store is None and settings.queue.url is not None:
+        from enhanceit.jobs.store.redis import RedisJobStore
+
+        store = RedisJobStore(settings.queue.url, settings.jobs.keep_seconds)  # shared by every replica
+    elif store is None:
         from enhanceit.jobs.store.sqlite import SqliteJobStore
 
         store = SqliteJobStore(settings.data_dir / "jobs.sqlite3")
     metrics = Metrics()
     holder: dict[str, JobService] = {}
-    secret = (
-        settings.webhook_secret.get_secret_value().encode()
-        if settings.webhook_secret
-        else load_or_create_secret(settings.data_dir, ".webhook-secret")
-    )
-    webhooks = WebhookSender(secret, settings.fetch, render=lambda job: holder["jobs"].render(job))
+    webhooks = WebhookSender(webhook_secret(settings), settings.fetch, render=lambda job: holder["jobs"].render(job))
     waiters = Waiters()
     runner = JobRunner(settings, engine, storage, store, notify=webhooks.notify, observer=Observers(metrics, waiters))
     embedded = queue is None and settings.queue.url is None
     if queue is None:
         if settings.queue.url is not None:
-            raise NotImplementedError("ENHANCEIT_QUEUE_URL: the distributed queue is not part of this build yet")
-        queue = InProcessQueue(runner.run, settings.jobs.max_concurrent, settings.jobs.max_queue)
+            from enhanceit.jobs.queue.dramatiq import DramatiqQueue
+
+            queue = DramatiqQueue(settings)
+        else:
+            queue = InProcessQueue(runner.run, settings.jobs.max_concurrent, settings.jobs.max_queue)
     jobs = JobService(settings, engine, storage, store, queue, runner)
     holder["jobs"] = jobs
     metrics.watch_queue(queue.depth, queue.running)
@@ -116,13 +117,18 @@ def build_services(
     )
 
 
-def _load_default_model(services: Services) -> None:
-    """Load and verify the default model off the request path; readiness waits for it."""
+def load_default_model(engine: Engine) -> None:
+    """Load (and verify) the default model's 2x net, so the first request does not pay for it."""
+    spec = get_model(DEFAULT_MODEL)
+    net = spec.net(2, -1)
+    if net is not None:
+        engine.network(spec, net)
+
+
+def _preload(services: Services) -> None:
+    """Off the request path; readiness waits for it."""
     try:
-        spec = get_model(DEFAULT_MODEL)
-        for net in spec.nets:
-            if net.scale == 2 and net.noise == -1:
-                services.engine.network(spec, net)
+        load_default_model(services.engine)
         services.models_ready.set()
     except Exception as e:  # reported by /readyz, not fatal: other models may still work
         services.model_error = str(e)
@@ -156,7 +162,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             if waiting:
                 logger.info("resuming %d unfinished jobs", len(waiting))
                 services.queue.resume(waiting)
-        threading.Thread(target=_load_default_model, args=(services,), daemon=True, name="enhanceit-preload").start()
+        threading.Thread(target=_preload, args=(services,), daemon=True, name="enhanceit-preload").start()
         threading.Thread(target=_housekeeping, args=(services,), daemon=True, name="enhanceit-sweeper").start()
         logger.info("service started in %.2f s", time.monotonic() - started)
         yield

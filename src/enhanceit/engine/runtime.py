@@ -42,7 +42,23 @@ class EngineConfig:
 
     @property
     def thread_count(self) -> int:
-        return self.threads or os.cpu_count() or 1
+        return self.threads or available_cpus()
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota (containers' CPU limit).
+
+    ``os.cpu_count()`` counts the machine's cores, so in a container limited to 2 CPUs on a 64-core node
+    ncnn would start 64 threads and thrash.
+    """
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            count = min(count, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, count)
 
 
 @dataclass

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpcore
 
-from enhanceit.config import FetchSettings
+from enhanceit.config import FetchSettings, Settings
 from enhanceit.errors import EnhanceItError
 from enhanceit.jobs.model import Job
 from enhanceit.pipeline.fetch import Resolver, checked_addresses
@@ -34,6 +34,16 @@ from enhanceit.security.pinned import Connector, Deadline, PinnedBackend, tcp_co
 logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def webhook_secret(settings: Settings) -> bytes:
+    """ENHANCEIT_WEBHOOK_SECRET, else one generated once into DATA_DIR/.webhook-secret (set it explicitly
+    when API replicas and workers do not share a data folder, or they would sign with different keys)."""
+    from enhanceit.storage.signing import load_or_create_secret
+
+    if settings.webhook_secret is not None:
+        return settings.webhook_secret.get_secret_value().encode()
+    return load_or_create_secret(settings.data_dir, ".webhook-secret")
 
 
 def sign(secret: bytes, message_id: str, timestamp: int, body: bytes) -> str:

@@ -1,0 +1,128 @@
+"""Jobs in Redis: the distributed mode's store, shared by every API replica and worker.
+
+Keys (``enhanceit:`` prefix): ``job:<id>`` the job document (JSON), ``idem:<owner>:<key>`` an idempotency
+record, ``idem-of:<id>`` the way back from a job to it, and the sorted set ``unfinished`` (queued and running
+jobs by creation time). Every key expires ``keep_seconds`` after its last write, so old jobs need no sweep.
+Updates are optimistic transactions (WATCH the job, read, change, MULTI/EXEC, retry on conflict): a worker's
+progress and an API's cancel never overwrite each other.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import redis
+
+from enhanceit.errors import NotFound, StorageUnavailable
+from enhanceit.jobs.model import Job
+from enhanceit.jobs.store.base import IdempotencyConflict, JobStore
+
+
+@contextmanager
+def _redis_errors() -> Iterator[None]:
+    try:
+        yield
+    except redis.RedisError as e:
+        raise StorageUnavailable(f"job store (Redis): {type(e).__name__}") from None
+
+
+class RedisJobStore(JobStore):
+    def __init__(self, url: str, keep_seconds: int, prefix: str = "enhanceit", client: Any = None) -> None:
+        # Any: redis-py's stubs type every reply as a union of everything a command can return.
+        self.client: Any = client or redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+        self.keep = keep_seconds
+        self.prefix = prefix
+
+    def _key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    def _stage(self, pipe: Any, job: Job) -> None:
+        """Queue the writes that store ``job`` (inside a MULTI)."""
+        pipe.set(self._key("job", job.id), job.model_dump_json(), ex=self.keep)
+        if job.status.finished:
+            pipe.zrem(self._key("unfinished"), job.id)
+        else:
+            pipe.zadd(self._key("unfinished"), {job.id: job.created_at.timestamp()})
+
+    def insert(self, job: Job, idempotency: tuple[str, str] | None = None) -> Job:
+        with _redis_errors(), self.client.pipeline() as pipe:
+            while True:
+                try:
+                    if idempotency is not None:
+                        idem = self._key("idem", job.owner, idempotency[0])
+                        pipe.watch(idem)
+                        found = pipe.get(idem)
+                        if found is not None:
+                            record = json.loads(found)
+                            pipe.unwatch()
+                            if record["fingerprint"] != idempotency[1]:
+                                raise IdempotencyConflict(
+                                    f"Idempotency-Key {idempotency[0]!r} was used for another request"
+                                )
+                            return self.require(record["job_id"])
+                    pipe.multi()
+                    self._stage(pipe, job)
+                    if idempotency is not None:
+                        record = {"fingerprint": idempotency[1], "job_id": job.id}
+                        pipe.set(idem, json.dumps(record), ex=self.keep)
+                        pipe.set(self._key("idem-of", job.id), idem, ex=self.keep)
+                    pipe.execute()
+                    return job
+                except redis.WatchError:
+                    continue
+
+    def get(self, job_id: str) -> Job | None:
+        with _redis_errors():
+            raw = self.client.get(self._key("job", job_id))
+        return None if raw is None else Job.model_validate_json(raw)
+
+    def _replace(self, job_id: str, change: Callable[[Job], Job]) -> Job:
+        key = self._key("job", job_id)
+        with _redis_errors(), self.client.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    if raw is None:
+                        pipe.unwatch()
+                        raise NotFound(f"no job {job_id}")
+                    job = change(Job.model_validate_json(raw))
+                    pipe.multi()
+                    self._stage(pipe, job)
+                    pipe.execute()
+                    return job
+                except redis.WatchError:
+                    continue
+
+    def delete(self, job_id: str) -> None:
+        with _redis_errors():
+            idem = self.client.get(self._key("idem-of", job_id))
+            keys = [self._key("job", job_id), self._key("idem-of", job_id)] + ([idem.decode()] if idem else [])
+            self.client.delete(*keys)
+            self.client.zrem(self._key("unfinished"), job_id)
+
+    def unfinished(self) -> list[Job]:
+        with _redis_errors():
+            ids = [i.decode() for i in self.client.zrange(self._key("unfinished"), 0, -1)]
+            raws = self.client.mget([self._key("job", i) for i in ids]) if ids else []
+        return [Job.model_validate_json(r) for r in raws if r is not None]
+
+    def purge(self, before: datetime) -> int:
+        """Job keys expire by themselves; this only drops index entries whose job has expired."""
+        with _redis_errors():
+            ids = [i.decode() for i in self.client.zrangebyscore(self._key("unfinished"), 0, before.timestamp())]
+            gone = [i for i in ids if not self.client.exists(self._key("job", i))]
+            if gone:
+                self.client.zrem(self._key("unfinished"), *gone)
+        return len(gone)
+
+    def check(self) -> None:
+        with _redis_errors():
+            self.client.ping()
+
+    def close(self) -> None:
+        self.client.close()

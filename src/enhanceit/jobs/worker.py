@@ -1,0 +1,112 @@
+"""``enhanceit worker``: processes that take jobs from the Redis queue and run them.
+
+Each process loads its models once at start, then runs ``ENHANCEIT_QUEUE_WORKER_THREADS`` jobs at a time
+(1 by default: a job uses every core it is given) and fetches a new message only when it has room
+(prefetch = threads), so an idle worker never waits behind a busy one's backlog. On SIGTERM or SIGINT it
+takes no new job, lets the running one finish (up to the job time limit), and hands back any message it
+had not started; a job it could not finish runs again elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import threading
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import CurrentMessage
+
+from enhanceit.config import Settings
+from enhanceit.memory import tune_allocator
+
+logger = logging.getLogger(__name__)
+
+
+def _job_actor(runner: Any, max_retries: int) -> Any:
+    def enhance(job_id: str) -> None:
+        message = CurrentMessage.get_current_message()
+        retries = int(message.options.get("retries", 0)) if message is not None else 0
+        # Transient faults are re-raised for Dramatiq to retry, except on the last attempt: then the job
+        # ends as failed with its reason, visible through the API.
+        runner.run(job_id, reraise_retryable=retries < max_retries)
+
+    return enhance
+
+
+def serve_one(settings: Settings, threads: int) -> int:
+    """One worker process until SIGTERM/SIGINT."""
+    from enhanceit.api.app import engine_from, load_default_model
+    from enhanceit.jobs.queue.dramatiq import WORKER_POLL_MS, declare, make_broker
+    from enhanceit.jobs.runner import JobRunner
+    from enhanceit.jobs.store.redis import RedisJobStore
+    from enhanceit.jobs.webhooks import WebhookSender, webhook_secret
+    from enhanceit.storage import make_storage
+
+    tune_allocator()
+    assert settings.queue.url is not None
+    engine = engine_from(settings)
+    load_default_model(engine)
+    storage = make_storage(settings)
+    store = RedisJobStore(settings.queue.url, settings.jobs.keep_seconds)
+    holder: dict[str, Any] = {}
+    webhooks = WebhookSender(webhook_secret(settings), settings.fetch, render=lambda job: holder["render"](job))
+    runner = JobRunner(settings, engine, storage, store, notify=webhooks.notify)
+
+    def render(job: Any) -> dict[str, Any]:
+        from enhanceit.jobs.runner import download_name
+
+        url = storage.url(job.result.key, job.result.expires_at, download_name(job)) if job.result else None
+        return job.public(url)  # type: ignore[no-any-return]
+
+    holder["render"] = render
+    broker = make_broker(settings)
+    declare(broker, settings, _job_actor(runner, settings.queue.max_retries))
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=WORKER_POLL_MS)
+    worker.queue_prefetch = threads  # fetch only what we can start now
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    worker.start()
+    logger.info("worker ready: %d thread(s) on queue %s", threads, settings.queue.name)
+    stop.wait()
+    logger.info("stopping: finishing the running job")
+    worker.stop(timeout=int(settings.jobs.timeout_seconds * 1000))
+    webhooks.close(wait=True)
+    broker.close()
+    return 0
+
+
+def _child(settings: Settings, threads: int) -> None:
+    from enhanceit import logs
+
+    logs.configure(settings.log_format, settings.log_level)
+    serve_one(settings, threads)
+
+
+def run_worker(settings: Settings) -> int:
+    if settings.queue.url is None:
+        from enhanceit.cli import UsageError
+
+        raise UsageError("'enhanceit worker' needs ENHANCEIT_QUEUE_URL (redis://…)")
+    processes, threads = settings.queue.worker_processes, settings.queue.worker_threads
+    if processes == 1:
+        return serve_one(settings, threads)
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter each: no forked ncnn/libvips state
+    children = [
+        context.Process(target=_child, args=(settings, threads), name=f"enhanceit-worker-{i}") for i in range(processes)
+    ]
+    for child in children:
+        child.start()
+
+    def forward(signum: int, _frame: Any) -> None:
+        for child in children:
+            if child.is_alive():
+                child.terminate()  # SIGTERM: each finishes its running job, then exits
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, forward)
+    for child in children:
+        child.join()
+    return 0 if all(child.exitcode == 0 for child in children) else 1

@@ -1,0 +1,213 @@
+"""The distributed mode for real: API replicas and ``enhanceit worker`` processes on one Redis.
+
+Workers are separate processes running the real engine; the API runs in a thread of the test. They share
+the local storage folder (results) and the Redis server (jobs and the queue).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from enhanceit.api.app import build_services, create_app
+from enhanceit.config import Settings
+from enhanceit.engine.runtime import Engine
+from tests.api.conftest import make_settings, png_bytes
+from tests.api.servers import LiveServer
+from tests.helpers import photo
+
+HEARTBEAT_MS = 2000
+
+
+def distributed_settings(tmp_path: Path, redis_url: str, **overrides: Any) -> Settings:
+    return make_settings(
+        tmp_path,
+        queue={"url": redis_url, "heartbeat_timeout_ms": HEARTBEAT_MS, **overrides.pop("queue", {})},
+        **overrides,
+    )
+
+
+@contextmanager
+def api(settings: Settings) -> Iterator[httpx.Client]:
+    services = build_services(settings, engine=Engine())
+    with LiveServer(create_app(settings, services)) as server, httpx.Client(base_url=server.url, timeout=60) as c:
+        yield c
+
+
+class Workers:
+    """``enhanceit worker`` processes with the test's settings (through the environment, as in production)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.env = {
+            **os.environ,
+            "ENHANCEIT_DATA_DIR": str(settings.data_dir),
+            "ENHANCEIT_QUEUE_URL": str(settings.queue.url),
+            "ENHANCEIT_QUEUE_HEARTBEAT_TIMEOUT_MS": str(settings.queue.heartbeat_timeout_ms),
+            "ENHANCEIT_LOG_FORMAT": "text",
+            "ENHANCEIT_ENGINE_THREADS": "1",
+        }
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, count: int = 1) -> list[subprocess.Popen[bytes]]:
+        new = [
+            subprocess.Popen(
+                [sys.executable, "-m", "enhanceit.cli", "worker"],
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(count)
+        ]
+        self.procs += new
+        return new
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+@pytest.fixture
+def workers(clean_redis: str, tmp_path: Path) -> Iterator[Workers]:
+    w = Workers(distributed_settings(tmp_path, clean_redis))
+    yield w
+    w.stop()
+
+
+def wait_for(c: httpx.Client, job_id: str, statuses: set[str], seconds: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while (job := c.get(f"/v1/jobs/{job_id}").json())["status"] not in statuses:
+        assert time.monotonic() < deadline, job
+        time.sleep(0.1)
+    return job  # type: ignore[no-any-return]
+
+
+def slow_upload(c: httpx.Client) -> str:
+    """A job that runs for several seconds: CUnet 4x of a 192x192 photo in 16-pixel tiles."""
+    files = {"file": ("big.png", png_bytes(photo("astronaut")[:192, :192]), "image/png")}
+    r = c.post("/v1/enhance", files=files, data={"scale": "4", "tile": "16"}, headers={"Prefer": "respond-async"})
+    assert r.status_code == 202, r.text
+    return str(r.json()["id"])
+
+
+def results(settings: Settings) -> list[Path]:
+    folder = settings.data_dir / "results"
+    return [p for p in folder.rglob("*.png") if "uploads" not in p.parts]
+
+
+def test_a_job_flows_api_redis_worker_storage_api(workers: Workers, clean_redis: str, tmp_path: Path) -> None:
+    settings = distributed_settings(tmp_path, clean_redis)
+    workers.start(1)
+    with api(settings) as c:
+        r = c.post(
+            "/v1/enhance", files={"file": ("a.png", png_bytes(), "image/png")}, data={"model": "waifu2x-upconv7-photo"}
+        )
+        assert r.status_code == 200, r.text
+        job = r.json()
+        assert job["status"] == "succeeded" and job["result"]["width"] == 64
+        assert c.get(job["result"]["url"]).status_code == 200
+        assert c.get("/readyz").json()["checks"]["queue"] == "ok"
+
+
+def test_a_killed_worker_loses_no_job(workers: Workers, clean_redis: str, tmp_path: Path) -> None:
+    settings = distributed_settings(tmp_path, clean_redis)
+    (first,) = workers.start(1)
+    with api(settings) as c:
+        job_id = slow_upload(c)
+        deadline = time.monotonic() + 60
+        while c.get(f"/v1/jobs/{job_id}").json()["progress"] == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        workers.start(1)
+        job = wait_for(c, job_id, {"succeeded", "failed"}, seconds=180)
+    assert job["status"] == "succeeded", job
+    assert len(results(settings)) == 1  # published once
+    from enhanceit.jobs.store.redis import RedisJobStore
+
+    assert RedisJobStore(clean_redis, 3600).require(job_id).attempts == 2  # it really ran again
+
+
+def test_sigterm_lets_the_running_job_finish(workers: Workers, clean_redis: str, tmp_path: Path) -> None:
+    settings = distributed_settings(tmp_path, clean_redis)
+    (worker,) = workers.start(1)
+    with api(settings) as c:
+        job_id = slow_upload(c)
+        wait_for(c, job_id, {"running"})
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(120) == 0
+        job = c.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "succeeded", job
+
+
+def test_an_api_restart_loses_no_status(workers: Workers, clean_redis: str, tmp_path: Path) -> None:
+    settings = distributed_settings(tmp_path, clean_redis)
+    workers.start(1)
+    with api(settings) as c:
+        job_id = slow_upload(c)
+    with api(settings) as c:  # a new replica: nothing in memory, everything in Redis
+        assert c.get(f"/v1/jobs/{job_id}").json()["status"] in ("queued", "running")
+        assert wait_for(c, job_id, {"succeeded", "failed"})["status"] == "succeeded"
+
+
+def test_a_full_queue_is_429(clean_redis: str, tmp_path: Path) -> None:
+    settings = distributed_settings(tmp_path, clean_redis, queue={"max_depth": 2})
+    with api(settings) as c:  # no worker: jobs wait
+        codes = []
+        for i in range(3):
+            files = {"file": ("a.png", png_bytes(photo("astronaut", 16 + i)), "image/png")}
+            codes.append(c.post("/v1/enhance", files=files, headers={"Prefer": "respond-async"}).status_code)
+        assert codes == [202, 202, 429]
+
+
+def test_cancel_reaches_a_running_job(workers: Workers, clean_redis: str, tmp_path: Path) -> None:
+    settings = distributed_settings(tmp_path, clean_redis)
+    workers.start(1)
+    with api(settings) as c:
+        job_id = slow_upload(c)
+        wait_for(c, job_id, {"running"})
+        c.post(f"/v1/jobs/{job_id}/cancel")
+        job = wait_for(c, job_id, {"canceled", "succeeded", "failed"})
+    assert job["status"] == "canceled" and not results(settings)
+
+
+def test_200_requests_at_concurrency_20_against_2_workers(workers: Workers, clean_redis: str, tmp_path: Path) -> None:
+    settings = distributed_settings(tmp_path, clean_redis, jobs={"sync_wait_seconds": 10})
+    workers.start(2)
+
+    def one(i: int) -> tuple[int, str | None]:
+        with httpx.Client(base_url=c.base_url, timeout=60) as client:
+            body = png_bytes(photo("coffee", 24) + (i % 7))  # a few distinct inputs, many repeats
+            r = client.post(
+                "/v1/enhance",
+                files={"file": (f"{i}.png", body, "image/png")},
+                data={"model": "waifu2x-upconv7-photo", "noise": str(i % 4)},
+            )
+            return r.status_code, (r.json().get("id") if r.status_code in (200, 202) else None)
+
+    with api(settings) as c:
+        with concurrent.futures.ThreadPoolExecutor(20) as pool:
+            answers = list(pool.map(one, range(200)))
+        codes = [code for code, _ in answers]
+        assert set(codes) <= {200, 202, 429}, sorted(set(codes))
+        accepted = [job for code, job in answers if job]
+        assert len(accepted) == codes.count(200) + codes.count(202)
+        for job_id in accepted:
+            assert wait_for(c, str(job_id), {"succeeded", "failed", "canceled"})["status"] == "succeeded"

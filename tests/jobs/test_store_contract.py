@@ -1,0 +1,96 @@
+"""One contract for every job store: in memory, SQLite (embedded) and Redis (distributed)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from enhanceit.errors import NotFound
+from enhanceit.jobs.model import Job, JobStatus, Source, now
+from enhanceit.jobs.store.base import IdempotencyConflict, JobStore
+from enhanceit.jobs.store.memory import MemoryJobStore
+from enhanceit.jobs.store.redis import RedisJobStore
+from enhanceit.jobs.store.sqlite import SqliteJobStore
+from enhanceit.options import EnhanceOptions
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> JobStore:
+    if request.param == "memory":
+        return MemoryJobStore()
+    if request.param == "sqlite":
+        return SqliteJobStore(tmp_path / "jobs.sqlite3")
+    return RedisJobStore(request.getfixturevalue("clean_redis"), keep_seconds=3600)
+
+
+def job(**kw: object) -> Job:
+    return Job(options=EnhanceOptions(), source=Source(url="https://example.com/a.png"), **kw)  # type: ignore[arg-type]
+
+
+def test_insert_get_update(store: JobStore) -> None:
+    j = store.insert(job())
+    assert store.get(j.id) == j
+    assert store.get("job_missing") is None
+    updated = store.update(j.id, progress=0.5)
+    assert updated.progress == 0.5 and store.require(j.id).progress == 0.5
+    with pytest.raises(NotFound):
+        store.update("job_missing", progress=1.0)
+
+
+def test_finished_jobs_stay_finished(store: JobStore) -> None:
+    j = store.insert(job())
+    store.transition(j.id, JobStatus.RUNNING)
+    canceled = store.request_cancel(j.id)
+    assert canceled.cancel_requested and canceled.status == JobStatus.RUNNING
+    assert store.transition(j.id, JobStatus.CANCELED).status == JobStatus.CANCELED
+    late = store.transition(j.id, JobStatus.SUCCEEDED, progress=1.0)  # a late worker
+    assert late.status == JobStatus.CANCELED and late.finished_at is not None
+
+
+def test_a_queued_job_is_canceled_at_once(store: JobStore) -> None:
+    j = store.insert(job())
+    assert store.request_cancel(j.id).status == JobStatus.CANCELED
+
+
+def test_idempotency_keys(store: JobStore) -> None:
+    first = store.insert(job(owner="key:a"), ("k1", "fp1"))
+    assert store.insert(job(owner="key:a"), ("k1", "fp1")).id == first.id
+    with pytest.raises(IdempotencyConflict):
+        store.insert(job(owner="key:a"), ("k1", "other"))
+    assert store.insert(job(owner="key:b"), ("k1", "fp1")).id != first.id  # keys are per owner
+    store.update(first.id, progress=0.3)  # updates keep the key
+    assert store.insert(job(owner="key:a"), ("k1", "fp1")).id == first.id
+    store.delete(first.id)
+    assert store.get(first.id) is None
+    assert store.insert(job(owner="key:a"), ("k1", "fp1")).id != first.id  # deleted with its job
+
+
+def test_unfinished_and_purge(store: JobStore) -> None:
+    a, b, c = (store.insert(job()) for _ in range(3))
+    store.transition(b.id, JobStatus.RUNNING)
+    store.transition(c.id, JobStatus.SUCCEEDED)
+    assert [j.id for j in store.unfinished()] == [a.id, b.id]
+    store.purge(now() + timedelta(days=1))
+    assert store.get(a.id) is not None  # unfinished jobs are never purged
+
+
+def test_concurrent_updates_lose_nothing(store: JobStore) -> None:
+    j = store.insert(job())
+
+    def add(name: str) -> None:
+        for i in range(20):
+
+            def change(current: Job, i: int = i) -> Job:
+                return current.model_copy(update={"timings": {**current.timings, f"{name}{i}": float(i)}})
+
+            store._replace(j.id, change)
+
+    threads = [threading.Thread(target=add, args=(n,)) for n in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(store.require(j.id).timings) == 40
