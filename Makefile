@@ -10,9 +10,9 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-# Debian packages the tests start for real: Redis for the queue.
-SYSTEM_COMMANDS := redis-server
-SYSTEM_PACKAGES := redis-server
+# Debian packages the tests start for real: Redis for the queue, Chromium for the web page.
+SYSTEM_COMMANDS := redis-server chromium
+SYSTEM_PACKAGES := redis-server chromium
 
 .PHONY: install system-deps run test lint typecheck pytest bench lock clean
 

@@ -80,7 +80,7 @@ class JobService:
         fingerprint = self._fingerprint(options, url, upload, webhook_url)
         source = Source(url=url, filename=upload.filename if upload else None)
         job = Job(options=options, source=source, webhook_url=webhook_url, owner=owner)
-        if self.queue.depth() >= self.settings.jobs.max_queue + self.settings.jobs.max_concurrent:
+        if not self.queue.has_room():
             raise Busy("too many jobs are waiting; try again later", retry_after=self.retry_after())
         if upload is not None:
             prepare(upload.path, options, self.engine, self.settings.limits)  # header, limits, plan

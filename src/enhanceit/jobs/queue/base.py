@@ -11,6 +11,10 @@ class JobQueue(ABC):
         """Queue a job; raises :class:`~enhanceit.errors.Busy` (429) when the queue is full."""
 
     @abstractmethod
+    def has_room(self) -> bool:
+        """Whether ``submit`` would accept a job now (checked before an upload is stored)."""
+
+    @abstractmethod
     def depth(self) -> int:
         """Jobs waiting (not yet running)."""
 

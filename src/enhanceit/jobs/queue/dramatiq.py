@@ -84,8 +84,11 @@ class DramatiqQueue(JobQueue):
         self.actor = declare(self.broker, settings, _never_called_here)
         self._list = f"{NAMESPACE}:{settings.queue.name}"
 
+    def has_room(self) -> bool:
+        return self.depth() < self.settings.queue.max_depth
+
     def submit(self, job_id: str) -> None:
-        if self.depth() >= self.settings.queue.max_depth:
+        if not self.has_room():
             raise Busy(f"{self.depth()} jobs are waiting for a worker; try again later", retry_after=10)
         try:
             self.actor.send(job_id)

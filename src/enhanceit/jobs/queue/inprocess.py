@@ -43,11 +43,14 @@ class InProcessQueue(JobQueue):
                 t.start()
                 self._threads.append(t)
 
+    def has_room(self) -> bool:
+        return self._accepting and self._queue.qsize() < self._max_queue + max(0, self._workers - self._running)
+
     def submit(self, job_id: str) -> None:
         with self._lock:
             if not self._accepting:
                 raise Busy("the service is shutting down", retry_after=self._retry_after)
-            if self._queue.qsize() >= self._max_queue + max(0, self._workers - self._running):
+            if not self.has_room():
                 raise Busy(f"{self._queue.qsize()} jobs are waiting; try again later", retry_after=self._retry_after)
             self._queue.put(job_id)
 
