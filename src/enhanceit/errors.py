@@ -12,7 +12,7 @@ that calls the foreign library, so nothing above that module ever sees them.
     │   ├── UnknownModel               400
     │   └── UnsupportedOperation       400  noise/scale the model cannot do
     ├── Unauthorized                   401
-    ├── ForbiddenURL                   403  URL or address not allowed (SSRF policy)
+    ├── ForbiddenURL                   403  URL or address not allowed (SSRF policy); bad /files link
     ├── NotFound                       404
     ├── PayloadTooLarge                413  too many bytes
     ├── UnsupportedFormat              415
@@ -20,6 +20,8 @@ that calls the foreign library, so nothing above that module ever sees them.
     ├── UndecodableImage               422
     ├── Busy                           429  queue full or rate limited (Retry-After)
     ├── Canceled                       499  a job stopped on request
+    ├── IdempotencyConflict            422  an Idempotency-Key reused for another request (jobs.store)
+    ├── JobTimeout                     503  a job ran past its time limit (jobs.runner)
     ├── ModelIntegrityError            500  weight file missing or its sha256 differs
     ├── OutputError                    500  result could not be written
     ├── UpstreamError                  502  the image server answered badly
