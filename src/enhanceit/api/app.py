@@ -184,6 +184,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(jobs.router)
     app.include_router(system.router)
     app.include_router(web.router)
+    app.mount("/static", web.Static(directory=static_dir(), check_dir=False), name="static")
     app.add_middleware(RequestContext, metrics=services.metrics, max_body=settings.limits.max_upload_bytes + 65536)
     return app
 

@@ -1,0 +1,357 @@
+"""The web page, end to end: a real photo through the real service in a real browser."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+from playwright.sync_api import Page
+
+from enhanceit.api.app import static_dir
+from tests.api.conftest import decode, fake_engine, make_settings, png_bytes
+from tests.api.servers import HttpStub, send
+from tests.helpers import load, photo, save
+from tests.web.conftest import CSP, PHONE, Pages, enhance, serve, wait_for_result
+
+
+def natural_size(page: Page, selector: str) -> tuple[int, int]:
+    w, h = page.eval_on_selector(selector, "img => [img.naturalWidth, img.naturalHeight]")
+    return int(w), int(h)
+
+
+def box(page: Page, selector: str) -> tuple[float, float, float, float]:
+    b = page.locator(selector).bounding_box()
+    assert b is not None, f"{selector} is not displayed"
+    return b["x"], b["y"], b["width"], b["height"]
+
+
+def test_the_page_is_small_and_self_contained() -> None:
+    files = [p for p in static_dir().rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"index.html", "app.css", "app.js"}
+    assert sum(p.stat().st_size for p in files) < 30_000
+    for p in files:  # nothing loaded from elsewhere (the browser fence checks it at run time too)
+        assert not re.search(r"""(src|href)=["']?(https?:)?//|url\(|@import|\bimport\b.*\bfrom\b""", p.read_text()), (
+            p.name
+        )
+
+
+def test_upload_a_photo_see_it_enhanced_and_download_it(
+    site: str, pages: Pages, astronaut: Path, tmp_path: Path
+) -> None:
+    page = pages.open(site, csp=CSP)  # no inline script or style: works under a strict policy
+    assert page.title().startswith("EnhanceIt")
+    assert page.input_value("#model") == "waifu2x-cunet"
+    assert "anime" in page.inner_text("#summary")
+    enhance(page, astronaut)
+
+    assert natural_size(page, "#after") == (128, 128)
+    assert natural_size(page, "#before") == (64, 64)
+    # the "before" image is drawn at the result's size, so both line up pixel for pixel
+    assert box(page, "#before") == box(page, "#after")
+    assert box(page, "#after")[2] >= 128
+    assert page.eval_on_selector("#stage", "s => s.classList.contains('px')")  # zoomed in: pixelated
+    assert page.eval_on_selector("#after", "i => getComputedStyle(i).imageRendering") == "pixelated"
+
+    assert page.eval_on_selector("#bar", "b => b.value") == 1
+    assert page.inner_text("#status").startswith("Done: 128×128")
+    timings = page.inner_text("#timings")
+    for phase in ("Decode", "Inference", "Encode", "Store", "Total"):
+        assert phase in timings
+    assert page.is_hidden("#cancel")
+    assert "expires in" in page.inner_text("#expires")
+
+    link = page.locator("#download")
+    assert link.get_attribute("download") == "astronaut-waifu2x-cunet.png"
+    with page.expect_download() as download:
+        link.click()
+    saved = download.value.path()
+    expected = photo("astronaut", 64).repeat(2, axis=0).repeat(2, axis=1)  # nearest-neighbour fake engine
+    np.testing.assert_array_equal(load(saved), expected)
+    fetched = page.request.get(site.rstrip("/") + "/" + str(link.get_attribute("href")).lstrip("/"))
+    assert fetched.ok and fetched.headers["content-type"] == "image/png"
+    np.testing.assert_array_equal(decode(fetched.body()), expected)
+    page.screenshot(path=tmp_path / "desktop.png", full_page=True)
+
+
+def test_options_reach_the_server(site: str, pages: Pages, astronaut: Path) -> None:
+    page = pages.open(site)
+    page.select_option("#model", "realesrgan-x4plus")
+    # Real-ESRGAN has no noise reduction: only "None" is offered
+    assert page.locator("input[name=noise]").count() == 1
+    page.select_option("#model", "waifu2x-upconv7-photo")
+    assert page.locator("input[name=noise]").count() == 5
+    assert page.is_hidden("#quality")
+
+    def settings(p: Page) -> None:
+        p.check("input[name=noise][value='2']")
+        p.fill("#width", "100")  # picks the "Width" choice
+        p.select_option("#format", "jpeg")
+        p.fill("#quality", "80")
+
+    with page.expect_request("**/v1/enhance") as sent:
+        enhance(page, astronaut, before=settings)
+    assert sent.value.headers["prefer"] == "respond-async"
+    form = str(sent.value.post_data)
+    fields = {"model": "waifu2x-upconv7-photo", "noise": 2, "width": 100, "format": "jpeg", "quality": 80, "tta": 0}
+    for name, value in fields.items():
+        assert f'name="{name}"\r\n\r\n{value}\r\n' in form
+    assert 'name="scale"' not in form
+    assert natural_size(page, "#after") == (100, 100)
+    assert page.get_attribute("#download", "download") == "astronaut-waifu2x-upconv7-photo.jpg"
+    assert "JPEG · 100×100" in page.inner_text("#download")
+
+
+def submit_for_error(page: Page) -> str:
+    """Press Enhance, wait for the error it ends with, and check it is words, not the problem's JSON."""
+    page.click("#go")
+    page.wait_for_selector("#error", state="visible")
+    page.wait_for_function("() => !document.getElementById('go').ariaDisabled")
+    text = page.inner_text("#error")
+    for raw in ("{", "}", '"', "request_id", "problem", "https://enhanceit.dev"):
+        assert raw not in text
+    assert page.get_attribute("#error", "role") == "alert"
+    return text
+
+
+def test_errors_are_explained_in_plain_words(site: str, pages: Pages, tmp_path: Path) -> None:
+    page = pages.open(site)
+    for url, words in (
+        ("http://127.0.0.1:1/x.png", "127.0.0.1 is a loopback address"),
+        ("file:///etc/passwd", "Only http and https URLs are allowed"),
+    ):
+        page.fill("#url", url)
+        text = submit_for_error(page)
+        assert "The server is not allowed to fetch an image from that address." in text
+        assert words in text
+        assert page.inner_text("#status") == "Failed."
+    page.screenshot(path=tmp_path / "error.png")
+
+    # not an image (415, at once)
+    (tmp_path / "notes.png").write_text("not a picture")
+    page.set_input_files("#file", str(tmp_path / "notes.png"))
+    assert "That is not an image this server can read" in submit_for_error(page)
+
+    # an image cut short: accepted, then the job fails (422, from polling)
+    (tmp_path / "cut.png").write_bytes(png_bytes(photo("astronaut", 64))[:600])
+    page.set_input_files("#file", str(tmp_path / "cut.png"))
+    assert "The image could not be processed." in submit_for_error(page)
+
+    # nothing chosen: said, not sent
+    page.fill("#url", "")
+    page.set_input_files("#file", [])
+    assert "Choose, drop or paste an image" in submit_for_error(page)
+
+    # the server unreachable
+    page.route("**/v1/enhance", lambda route: route.abort())
+    page.fill("#url", "http://127.0.0.1:1/x.png")
+    assert "Could not reach the server" in submit_for_error(page)
+
+
+def test_phone_width_layout(site: str, pages: Pages, astronaut: Path, tmp_path: Path) -> None:
+    page = pages.open(site, viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, color_scheme="dark")
+
+    def fits() -> None:
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"the page is {width} px wide"
+        for selector in ("label[for=file]", "#url", "#model", "input[name=size][value='3']", "#format", "#go"):
+            x, _, w, _ = box(page, selector)
+            assert x >= 0 and x + w <= PHONE["width"], selector
+            assert page.is_visible(selector), selector
+
+    fits()
+    page.screenshot(path=tmp_path / "phone-form.png", full_page=True)
+    enhance(page, astronaut)
+    fits()
+    x, _, w, _ = box(page, "#cmp")
+    assert x >= 0 and x + w <= PHONE["width"]
+    page.screenshot(path=tmp_path / "phone.png", full_page=True)
+
+
+def test_keyboard_only(site: str, pages: Pages, astronaut: Path, tmp_path: Path) -> None:
+    page = pages.open(site)
+
+    def tab_to(selector: str, limit: int = 60) -> None:
+        for _ in range(limit):
+            page.keyboard.press("Tab")
+            if page.evaluate(f"document.activeElement === document.querySelector({json.dumps(selector)})"):
+                return
+        raise AssertionError(f"Tab never reached {selector}")
+
+    tab_to("#file")
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Space")
+    chooser.value.set_files(str(astronaut))
+    tab_to("#go")
+    page.keyboard.press("Enter")
+    wait_for_result(page)
+
+    tab_to("#knob")
+    knob = page.locator("#knob")
+    assert knob.get_attribute("role") == "slider"
+    assert knob.get_attribute("aria-valuenow") == "50"
+    assert page.evaluate("getComputedStyle(document.activeElement, '::after').outlineStyle") == "solid"  # visible focus
+
+    def clip_left() -> float:
+        return float(page.eval_on_selector("#after", "a => parseFloat(a.style.clipPath.match(/([\\d.]+)px\\)$/)[1])"))
+
+    middle = clip_left()
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    assert knob.get_attribute("aria-valuenow") == "55"
+    assert clip_left() > middle
+    page.keyboard.press("Home")
+    assert knob.get_attribute("aria-valuenow") == "0"
+    assert clip_left() == 0  # all "after"
+    page.keyboard.press("End")
+    assert knob.get_attribute("aria-valuenow") == "100"
+    assert clip_left() == box(page, "#after")[2]  # all "before"
+    page.keyboard.press("Shift+ArrowLeft")
+    assert knob.get_attribute("aria-valuenow") == "90"
+
+    zoom = page.inner_text("#zoomText")
+    width = box(page, "#stage")[2]
+    page.keyboard.press("+")
+    assert page.inner_text("#zoomText") != zoom
+    assert box(page, "#stage")[2] > width
+    page.keyboard.press("-")
+    page.keyboard.press("-")
+    assert box(page, "#stage")[2] < width
+    page.keyboard.press("0")
+    assert box(page, "#stage")[2] == width
+    page.screenshot(path=tmp_path / "keyboard.png")
+
+
+def test_wheel_and_drag_on_the_comparison(site: str, pages: Pages, astronaut: Path) -> None:
+    page = pages.open(site)
+    enhance(page, astronaut)
+    width = box(page, "#stage")[2]
+    x, y, w, h = box(page, "#view")
+    page.mouse.move(x + w / 2, y + h / 2)
+    page.mouse.wheel(0, -120)
+    page.wait_for_function(f"() => document.getElementById('stage').getBoundingClientRect().width > {width}")
+    kx, ky, kw, kh = box(page, "#knob")
+    page.mouse.move(kx + kw / 2, ky + kh / 2)
+    page.mouse.down()
+    page.mouse.move(x + 10, ky + kh / 2, steps=4)
+    page.mouse.up()
+    assert int(page.get_attribute("#knob", "aria-valuenow") or 50) < 10
+
+
+def test_recent_results_survive_a_reload(site: str, pages: Pages, astronaut: Path, tmp_path: Path) -> None:
+    page = pages.open(site)
+    assert page.locator("#recentList li").count() == 0
+    enhance(page, astronaut)
+    page.reload()
+    item = page.locator("#recentList li")
+    assert item.count() == 1
+    text = item.inner_text()
+    assert "astronaut" in text and "waifu2x-cunet" in text and "128×128 PNG" in text and "expires in" in text
+    thumb = str(item.locator("img").get_attribute("src"))
+    assert thumb.startswith("data:image/")
+    href = str(item.locator("a").get_attribute("href"))
+    assert page.request.get(site + href).ok
+
+    # an old entry whose link has expired says so and offers no link
+    page.evaluate(
+        """() => { const list = JSON.parse(localStorage.getItem('enhanceit.recent'));
+        list.push({...list[0], id: 'job_old', name: 'old', expires_at: '2001-01-01T00:00:00Z', thumb: ''});
+        localStorage.setItem('enhanceit.recent', JSON.stringify(list)); }"""
+    )
+    page.reload()
+    old = page.locator("#recentList li").nth(1)
+    assert "Link expired." in old.inner_text()
+    assert old.locator("a").count() == 0
+    page.screenshot(path=tmp_path / "recent.png", full_page=True)
+
+    page.click("#recentClear")
+    assert page.locator("#recentList li").count() == 0
+    page.reload()
+    assert page.locator("#recentList li").count() == 0
+    assert page.is_visible("#recentNone")
+
+
+def test_cancel_a_running_job(tmp_path: Path, pages: Pages) -> None:
+    server, _ = serve(make_settings(tmp_path), fake_engine(delay=0.3))
+    image = tmp_path / "big.png"
+    save(photo("astronaut", 256), image)
+    with server:
+        page = pages.open(server.url)
+        page.set_input_files("#file", str(image))
+        page.click("#go")
+        page.wait_for_selector("#cancel", state="visible")
+        page.wait_for_function("() => document.getElementById('bar').value > 0")  # bound to the job's progress
+        assert page.inner_text("#status").startswith("Enhancing… ")
+        page.click("#cancel")
+        page.wait_for_function("() => document.getElementById('status').textContent === 'Canceled.'")
+        assert page.is_hidden("#cancel")
+        assert page.is_hidden("#result")
+        assert page.get_attribute("#go", "aria-disabled") is None
+        assert page.evaluate("document.activeElement.id") == "go"  # the focus is not lost with Cancel
+
+
+def test_api_key_asked_for_and_sent(tmp_path: Path, pages: Pages, astronaut: Path) -> None:
+    server, _ = serve(make_settings(tmp_path, api_keys=["s3cret-key"]))
+    with server:
+        page = pages.open(server.url)
+        assert page.is_hidden("#keyBox")
+        page.set_input_files("#file", str(astronaut))
+        page.click("#go")
+        page.wait_for_selector("#keyBox", state="visible")
+        assert "needs a valid API key" in page.inner_text("#error")
+        assert page.evaluate("document.activeElement.id") == "key"
+        page.screenshot(path=tmp_path / "key.png")
+        page.fill("#key", "s3cret-key")
+        page.keyboard.press("Enter")  # saves the key and submits again
+        wait_for_result(page)
+        assert natural_size(page, "#after") == (128, 128)
+        page.reload()
+        assert page.is_visible("#keyBox")  # a saved key can be forgotten
+        assert page.evaluate("localStorage.getItem('enhanceit.key')") == '"s3cret-key"'
+
+
+def test_an_image_url(tmp_path: Path, pages: Pages) -> None:
+    images = HttpStub(routes={"/pics/moon.png": send(200, png_bytes(photo("astronaut", 64)), "image/png")}).start()
+    server, _ = serve(make_settings(tmp_path))  # private addresses allowed: the image host is on 127.0.0.1
+    try:
+        with server:
+            page = pages.open(server.url)
+            page.fill("#url", images.url("/pics/moon.png"))
+            page.click("#go")
+            wait_for_result(page)
+            assert natural_size(page, "#after") == (128, 128)
+            assert natural_size(page, "#before") == (64, 64)  # shown from its own address
+            assert page.get_attribute("#download", "download") == "moon-waifu2x-cunet.png"
+    finally:
+        images.stop()
+
+
+# A DataTransfer holding the PNG (base64) as a File, then the event carrying it, as a browser makes them.
+_FILE = """(data) => {
+    const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+    const dt = new DataTransfer();
+    dt.items.add(new File([bytes], 'dropped.png', {type: 'image/png'}));
+    return dt;
+}"""
+PASTE = f"(data) => document.dispatchEvent(new ClipboardEvent('paste', {{clipboardData: ({_FILE})(data)}}))"
+DROP = f"(data) => document.body.dispatchEvent(new DragEvent('drop', {{bubbles: true, dataTransfer: ({_FILE})(data)}}))"
+
+
+def test_paste_and_drop_an_image(site: str, pages: Pages, astronaut: Path) -> None:
+    page = pages.open(site)
+    data = base64.b64encode(astronaut.read_bytes()).decode()
+    page.evaluate(PASTE, data)
+    assert page.inner_text("#pickedText").startswith("pasted-image.png")
+    page.click("#go")
+    wait_for_result(page)
+    assert page.get_attribute("#download", "download") == "pasted-image-waifu2x-cunet.png"
+
+    page.evaluate(DROP, data)
+    page.wait_for_function("() => document.getElementById('pickedText').textContent.includes('64×64')")
+    assert page.inner_text("#pickedText").startswith("dropped.png")
+    page.click("#go")
+    page.wait_for_function("() => document.getElementById('download').download === 'dropped-waifu2x-cunet.png'")
+    wait_for_result(page)
+    assert natural_size(page, "#after") == (128, 128)
