@@ -36,15 +36,30 @@ class Run:
 
 
 def measure(label: str, argv: list[str], in_pixels: int, env: dict[str, str] | None = None) -> Run:
-    """Run ``argv`` to completion; wall seconds and the child's own peak RSS."""
+    """Run ``argv`` to completion: wall seconds and the command's own peak RSS.
+
+    Through GNU time when it is there: a child forked straight from this (large) Python process would
+    inherit its high-water mark at exec (Linux folds the old address space's peak into the new
+    program's), so ru_maxrss would report this process's size, not the command's.
+    """
+    time_binary = Path("/usr/bin/time")
+    wrapped = [str(time_binary), "-f", "peak-kb=%M", *argv] if time_binary.exists() else argv
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(
+        wrapped,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
     seconds = time.perf_counter() - start
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{label} failed: {err.strip()[-500:]}")
-    return Run(label, seconds, usage.ru_maxrss / 1024, in_pixels)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{label} failed: {proc.stderr.strip()[-500:]}")
+    peaks = [line for line in proc.stderr.splitlines() if line.startswith("peak-kb=")]
+    if not peaks:
+        raise RuntimeError("install GNU time (Debian package 'time') for clean peak-memory figures")
+    return Run(label, seconds, int(peaks[-1].split("=")[1]) / 1024, in_pixels)
 
 
 def write_image(path: Path, pixels: np.ndarray) -> Path:

@@ -145,9 +145,9 @@ class JobRunner:
             logs.job_id.reset(token)
 
     def _run_logged(self, job_id: str, reraise_retryable: bool) -> Job:
-        job = self.store.get(job_id)
-        if job is None or job.status.finished:
-            return job if job is not None else self.store.require(job_id)
+        job = self.store.require(job_id)
+        if job.status.finished:  # delivered again after it ended: nothing to do
+            return job
         job = self.store.transition(
             job_id, JobStatus.RUNNING, started_at=now(), attempts=job.attempts + 1, progress=0.0, error=None
         )
@@ -158,8 +158,8 @@ class JobRunner:
         except Canceled:
             job = self.store.transition(job_id, JobStatus.CANCELED)
         except EnhanceItError as e:
-            if e.retryable and reraise_retryable:
-                self.store.update(job_id, status=JobStatus.QUEUED, error=JobError.of(e))
+            if e.retryable and reraise_retryable:  # back in line for the queue's retry (unless canceled)
+                self.store.transition(job_id, JobStatus.QUEUED, error=JobError.of(e))
                 raise
             logger.warning("job failed: %s", e.slug)
             job = self.store.transition(job_id, JobStatus.FAILED, error=JobError.of(e))
