@@ -126,6 +126,7 @@ def run_upscale(args: argparse.Namespace) -> int:
             gpu=settings.engine.gpu,
             memory_budget_mb=settings.engine.memory_budget_mb,
             tile=settings.engine.tile,
+            max_loaded=settings.engine.max_loaded,
             models_dir=settings.resolved_models_dir,
         )
     )

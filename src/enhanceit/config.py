@@ -46,6 +46,7 @@ class EngineSettings(BaseModel):
     gpu: int | None = Field(None, ge=0, description="Vulkan device index; unset = CPU")
     memory_budget_mb: int = Field(400, ge=128, description="memory one inference may use; sets the tile size")
     tile: int = Field(0, ge=0, description="force a tile side for every model (0 = per-model default)")
+    max_loaded: int = Field(4, ge=1, description="networks kept in memory; older ones are unloaded")
 
 
 class LimitSettings(BaseModel):

@@ -61,3 +61,14 @@ def test_threads_follow_the_cpus_this_process_may_use() -> None:
     assert 1 <= available_cpus() <= (os.cpu_count() or 1)
     assert EngineConfig(threads=3).thread_count == 3
     assert EngineConfig().thread_count == available_cpus()
+
+
+def test_only_the_most_recently_used_nets_stay_loaded() -> None:
+    engine = Engine(EngineConfig(max_loaded=2), factory=lambda spec, net: NearestNetwork(scale=net.scale))
+    cunet = get_model("waifu2x-cunet")
+    nets = [cunet.net(2, n) for n in (-1, 0, 1)]
+    first = engine.network(cunet, nets[0])  # type: ignore[arg-type]
+    engine.network(cunet, nets[1])  # type: ignore[arg-type]
+    assert engine.network(cunet, nets[0]) is first  # used again: now the most recent
+    engine.network(cunet, nets[2])  # type: ignore[arg-type]
+    assert engine.loaded() == [("waifu2x-cunet", "2x/noise-1"), ("waifu2x-cunet", "2x/noise1")]

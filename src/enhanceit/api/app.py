@@ -71,6 +71,7 @@ def engine_from(settings: Settings) -> Engine:
             gpu=e.gpu,
             memory_budget_mb=e.memory_budget_mb,
             tile=e.tile,
+            max_loaded=e.max_loaded,
             models_dir=settings.resolved_models_dir,
         )
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,8 @@ class EngineConfig:
     #: Tile side forced for every model (0 = each model's default, reduced to fit the budget).
     tile: int = 0
     models_dir: Path | None = None
+    #: Nets kept loaded; each holds its weights (up to ~0.5 GB for Real-ESRGAN x4plus after Winograd).
+    max_loaded: int = 4
 
     @property
     def thread_count(self) -> int:
@@ -86,7 +89,7 @@ class Engine:
         self.config = config or EngineConfig()
         self.registry = registry
         self._factory = factory or self._load_ncnn
-        self._networks: dict[tuple[str, str], Network] = {}
+        self._networks: OrderedDict[tuple[str, str], Network] = OrderedDict()
         self._lock = threading.Lock()
 
     def _load_ncnn(self, spec: ModelSpec, net: Net) -> Network:
@@ -96,11 +99,16 @@ class Engine:
         return NcnnNetwork(net, param, bin_path, self.config.thread_count, self.config.gpu)
 
     def network(self, spec: ModelSpec, net: Net) -> Network:
+        """The loaded net, loading it (verified) on first use; the least recently used beyond
+        ``max_loaded`` are dropped (a job still running one keeps it alive until it ends)."""
         key = (spec.id, net.key)
-        with self._lock:
+        with self._lock:  # loads one at a time: two big nets loading at once would double the peak
             found = self._networks.get(key)
             if found is None:
                 found = self._networks[key] = self._factory(spec, net)
+            self._networks.move_to_end(key)
+            while len(self._networks) > max(1, self.config.max_loaded):
+                self._networks.popitem(last=False)
             return found
 
     def loaded(self) -> list[tuple[str, str]]:
