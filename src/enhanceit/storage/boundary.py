@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, BinaryIO
 
-from enhanceit.errors import EnhanceItError
+from enhanceit.errors import EnhanceItError, StorageUnavailable
 
 Translate = Callable[[Exception], EnhanceItError | None]
 
@@ -29,6 +30,18 @@ def describe(exc: BaseException) -> str:
     if len(message) > _MAX_MESSAGE:
         message = message[: _MAX_MESSAGE - 1] + "…"
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+@contextmanager
+def foreign_errors(backend: str, operation: str, foreign: tuple[type[BaseException], ...]) -> Iterator[None]:
+    """The boundary itself: the library's errors (``foreign``) become :class:`StorageUnavailable`,
+    EnhanceIt's own pass through, anything else propagates as the bug it is."""
+    try:
+        yield
+    except EnhanceItError:
+        raise
+    except foreign as exc:
+        raise StorageUnavailable(f"{backend} {operation}: {describe(exc)}") from exc
 
 
 class _TranslatingRaw(io.RawIOBase):

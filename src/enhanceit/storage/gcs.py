@@ -22,8 +22,7 @@ from __future__ import annotations
 import importlib
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, suppress
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
@@ -40,7 +39,7 @@ from enhanceit.storage.base import (
     validate_content_type,
     validate_key,
 )
-from enhanceit.storage.boundary import describe, translating_reader
+from enhanceit.storage.boundary import describe, foreign_errors, translating_reader
 
 INSTALL_HINT = "the gcs storage needs google-cloud-storage: pip install 'enhanceit[gcs]'"
 META_EXPIRES = "expires-at"
@@ -230,15 +229,9 @@ class GcsStorage(Storage):
             return StorageUnavailable(f"gcs: {describe(exc)}")
         return None
 
-    @contextmanager
-    def _boundary(self, operation: str) -> Iterator[None]:
+    def _boundary(self, operation: str) -> AbstractContextManager[None]:
         """Turn google-api-core, google-auth, transport and OS errors into :class:`StorageUnavailable`."""
-        try:
-            yield
-        except EnhanceItError:
-            raise
-        except self._foreign as exc:
-            raise StorageUnavailable(f"gcs {operation}: {describe(exc)}") from exc
+        return foreign_errors("gcs", operation, self._foreign)
 
 
 def _condition(days: int, prefixes: list[str]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, ClassVar
@@ -36,7 +36,7 @@ from enhanceit.storage.base import (
     validate_content_type,
     validate_key,
 )
-from enhanceit.storage.boundary import describe, translating_reader
+from enhanceit.storage.boundary import describe, foreign_errors, translating_reader
 from enhanceit.storage.signing import UrlSigner, load_or_create_secret
 
 RESULTS_FOLDER = "results"
@@ -171,15 +171,9 @@ class LocalStorage(Storage):
 
     # -- helpers -------------------------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _boundary(self, operation: str) -> Iterator[None]:
+    def _boundary(self, operation: str) -> AbstractContextManager[None]:
         """Turn file-system errors into :class:`StorageUnavailable` (EnhanceIt's own pass through)."""
-        try:
-            yield
-        except EnhanceItError:
-            raise
-        except OSError as exc:
-            raise StorageUnavailable(f"local {operation}: {describe(exc)}") from exc
+        return foreign_errors("local", operation, (OSError,))
 
     @staticmethod
     def _write_temporary(target: Path, source: BinaryIO) -> str:

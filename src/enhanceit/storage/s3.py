@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
@@ -36,7 +35,7 @@ from enhanceit.storage.base import (
     validate_content_type,
     validate_key,
 )
-from enhanceit.storage.boundary import describe, translating_reader
+from enhanceit.storage.boundary import describe, foreign_errors, translating_reader
 
 INSTALL_HINT = "the s3 storage needs boto3: pip install 'enhanceit[s3]'"
 META_EXPIRES = "expires-at"
@@ -232,15 +231,9 @@ class S3Storage(Storage):
             return StorageUnavailable(f"s3: {describe(exc)}")
         return None
 
-    @contextmanager
-    def _boundary(self, operation: str) -> Iterator[None]:
+    def _boundary(self, operation: str) -> AbstractContextManager[None]:
         """Turn boto3, botocore and OS errors into :class:`StorageUnavailable`."""
-        try:
-            yield
-        except EnhanceItError:
-            raise
-        except self._foreign as exc:
-            raise StorageUnavailable(f"s3 {operation}: {describe(exc)}") from exc
+        return foreign_errors("s3", operation, self._foreign)
 
 
 def _code(exc: Exception) -> str:
