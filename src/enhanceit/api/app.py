@@ -30,7 +30,7 @@ from enhanceit.jobs.model import now
 from enhanceit.jobs.queue.base import JobQueue
 from enhanceit.jobs.queue.inprocess import InProcessQueue
 from enhanceit.jobs.runner import JobRunner, Observers
-from enhanceit.jobs.service import JobService
+from enhanceit.jobs.service import JobService, render
 from enhanceit.jobs.store.base import JobStore
 from enhanceit.jobs.waiters import Waiters
 from enhanceit.jobs.webhooks import WebhookSender, webhook_secret
@@ -97,8 +97,7 @@ def build_services(
 
         store = SqliteJobStore(settings.data_dir / "jobs.sqlite3")
     metrics = Metrics()
-    holder: dict[str, JobService] = {}
-    webhooks = WebhookSender(webhook_secret(settings), settings.fetch, render=lambda job: holder["jobs"].render(job))
+    webhooks = WebhookSender(webhook_secret(settings), settings.fetch, render=lambda job: render(job, storage))
     waiters = Waiters()
     runner = JobRunner(settings, engine, storage, store, notify=webhooks.notify, observer=Observers(metrics, waiters))
     embedded = queue is None and settings.queue.url is None
@@ -110,7 +109,6 @@ def build_services(
         else:
             queue = InProcessQueue(runner.run, settings.jobs.max_concurrent, settings.jobs.max_queue)
     jobs = JobService(settings, engine, storage, store, queue, runner)
-    holder["jobs"] = jobs
     metrics.watch_queue(queue.depth, queue.running)
     keys = ApiKeys([k.get_secret_value() for k in settings.api_keys], settings.rate_limit_per_minute)
     return Services(

@@ -127,8 +127,12 @@ class JobService:
         return self.store.request_cancel(job_id)
 
     def render(self, job: Job) -> dict[str, Any]:
-        """The job as clients see it, with a freshly signed result URL."""
-        url = None
-        if job.result is not None:
-            url = self.storage.url(job.result.key, job.result.expires_at, filename=download_name(job))
-        return job.public(url)
+        return render(job, self.storage)
+
+
+def render(job: Job, storage: Storage) -> dict[str, Any]:
+    """The job as clients (and webhooks) see it, with a freshly signed result URL."""
+    url = None
+    if job.result is not None:
+        url = storage.url(job.result.key, job.result.expires_at, filename=download_name(job))
+    return job.public(url)

@@ -40,6 +40,7 @@ def serve_one(settings: Settings, threads: int) -> int:
     from enhanceit.api.app import engine_from, load_default_model
     from enhanceit.jobs.queue.dramatiq import WORKER_POLL_MS, declare, make_broker
     from enhanceit.jobs.runner import JobRunner
+    from enhanceit.jobs.service import render
     from enhanceit.jobs.store.redis import RedisJobStore
     from enhanceit.jobs.webhooks import WebhookSender, webhook_secret
     from enhanceit.storage import make_storage
@@ -50,17 +51,8 @@ def serve_one(settings: Settings, threads: int) -> int:
     load_default_model(engine)
     storage = make_storage(settings)
     store = RedisJobStore(settings.queue.url, settings.jobs.keep_seconds)
-    holder: dict[str, Any] = {}
-    webhooks = WebhookSender(webhook_secret(settings), settings.fetch, render=lambda job: holder["render"](job))
+    webhooks = WebhookSender(webhook_secret(settings), settings.fetch, render=lambda job: render(job, storage))
     runner = JobRunner(settings, engine, storage, store, notify=webhooks.notify)
-
-    def render(job: Any) -> dict[str, Any]:
-        from enhanceit.jobs.runner import download_name
-
-        url = storage.url(job.result.key, job.result.expires_at, download_name(job)) if job.result else None
-        return job.public(url)  # type: ignore[no-any-return]
-
-    holder["render"] = render
     broker = make_broker(settings)
     declare(broker, settings, _job_actor(runner, settings.queue.max_retries))
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=WORKER_POLL_MS)
