@@ -65,10 +65,15 @@ def psnr(a: Array, b: Array, peak: float = 255.0) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(peak * peak / mse)
 
 
-def box_down2(img: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
-    small = img[:h, :w].reshape(h // 2, 2, w // 2, 2, -1).mean(axis=(1, 3))
+def box_down(img: npt.NDArray[np.uint8], factor: int) -> npt.NDArray[np.uint8]:
+    """Each ``factor`` x ``factor`` block averaged: the downscaling the quality tables are measured on."""
+    h, w = img.shape[0] // factor * factor, img.shape[1] // factor * factor
+    small = img[:h, :w].reshape(h // factor, factor, w // factor, factor, -1).mean(axis=(1, 3))
     return np.rint(small).astype(np.uint8)
+
+
+def box_down2(img: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    return box_down(img, 2)
 
 
 def bicubic_of(path: Path, factor: float) -> Array:

@@ -57,7 +57,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="OUT",
         help="output file, or folder for several inputs",
     )
-    up.add_argument("--model", default=None, help="model id (see 'enhanceit models list'; default waifu2x-cunet)")
+    up.add_argument(
+        "--model",
+        default=None,
+        help="model id, or 'photo' / 'art' (see 'enhanceit models list'; default waifu2x-cunet)",
+    )
     up.add_argument(
         "--noise",
         type=int,
@@ -81,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--threads", type=int, help="inference threads (default: all cores)")
     up.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders of folder inputs")
     up.add_argument("--quiet", action="store_true", help="no progress bar")
+    up.add_argument(
+        "--strict", action="store_true", help="refuse damaged images (data that ends early) instead of filling them"
+    )
 
     models = sub.add_parser("models", help="list or install models").add_subparsers(
         dest="models_command", required=True, metavar="ACTION"

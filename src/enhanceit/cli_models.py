@@ -7,28 +7,38 @@ import sys
 
 from enhanceit.cli import EXIT_FAILED, EXIT_OK, UsageError, print_json
 from enhanceit.config import load_settings
+from enhanceit.engine.choose import catalog
 from enhanceit.errors import EnhanceItError
 from enhanceit.models import all_models, get_model
-from enhanceit.models.catalog import describe
 from enhanceit.models.install import install
+from enhanceit.models.registry import REGISTRY
 
 
 def run_models(args: argparse.Namespace) -> int:
     settings = load_settings()
     models_dir = settings.resolved_models_dir
     if args.models_command == "list":
-        rows = [describe(spec, models_dir) for spec in all_models()]
+        rows = catalog(REGISTRY.enabling(settings.models_enable), models_dir)
         if args.json:
             print_json(rows)
             return EXIT_OK
-        print(f"{'ID':<24} {'TASKS':<24} {'SCALES':<8} {'NOISE':<12} {'LICENCE':<8} READY")
-        for row in rows:
+        for row in (r for r in rows if r.get("alias")):
+            at = ", ".join(f"{s}x {m or '-'}" for s, m in row["resolves_to"]["scale"].items())
+            print(f"{row['id']:<24} alias: {at}")
+            print(f"  {row['summary']}")
+        print(f"\n{'ID':<24} {'TASKS':<24} {'SCALES':<8} {'NOISE':<12} {'LICENCE':<16} READY")
+        for row in (r for r in rows if not r.get("alias")):
             scales = ",".join(f"{s}x" for s in row["scales"])
             noise = ",".join(str(n) for n in row["noise_levels"])
             ready = "yes" if row["available"] else "no (enhanceit models install)"
+            if not row["enabled"]:
+                ready = "off: licence (ENHANCEIT_MODELS_ENABLE)"
             tasks = "/".join(row["tasks"])
-            print(f"{row['id']:<24} {tasks:<24} {scales:<8} {noise:<12} {row['licence']:<8} {ready}")
+            licence = row["licence"].split(" ", 1)[0]
+            print(f"{row['id']:<24} {tasks:<24} {scales:<8} {noise:<12} {licence:<16} {ready}")
             print(f"  {row['summary']}")
+            if row["restricted"]:
+                print(f"  off unless enabled: {row['restricted']}")
         return EXIT_OK
     if args.all and args.ids:
         raise UsageError("give model ids or --all, not both")

@@ -13,10 +13,11 @@ from pydantic import ValidationError
 
 from enhanceit.cli import EXIT_FAILED, EXIT_OK, IMAGE_SUFFIXES, UsageError, check_writable_dir
 from enhanceit.config import load_settings
-from enhanceit.engine.plan import check_noise
+from enhanceit.engine.choose import check_request
 from enhanceit.engine.runtime import Engine, EngineConfig
 from enhanceit.errors import EnhanceItError, InvalidRequest
 from enhanceit.imaging.formats import EXTENSIONS, OutputFormat, output_format
+from enhanceit.models.registry import REGISTRY
 from enhanceit.options import DEFAULT_MODEL, EnhanceOptions
 from enhanceit.pipeline.process import enhance_file
 
@@ -108,6 +109,7 @@ def _options(args: argparse.Namespace, fmt: OutputFormat) -> EnhanceOptions:
             format=fmt,
             quality=args.quality,
             tile=args.tile,
+            strict=args.strict,
         )
     except ValidationError as e:
         first = e.errors()[0]
@@ -128,11 +130,12 @@ def run_upscale(args: argparse.Namespace) -> int:
             tile=settings.engine.tile,
             max_loaded=settings.engine.max_loaded,
             models_dir=settings.resolved_models_dir,
-        )
+        ),
+        registry=REGISTRY.enabling(settings.models_enable),
     )
     first = _options(args, jobs[0].format)
     # Refuse an impossible request before touching any file (exit 2), not once per file.
-    check_noise(engine.registry.get(first.model), first.noise)
+    check_request(engine.registry, first.model, first.noise, first.scale)
 
     interactive = sys.stderr.isatty() and not args.quiet
     failures = 0
@@ -162,10 +165,12 @@ def run_upscale(args: argparse.Namespace) -> int:
             continue
         finally:
             bar.close()
+        for warning in outcome.warnings:  # shown even with --quiet: the result is not the whole picture
+            print(f"enhanceit: warning: {job.src}: {warning}", file=sys.stderr)
         if not args.quiet:
             enc = outcome.encoded
             print(
-                f"{job.src} -> {enc.path} ({enc.width}x{enc.height} {enc.format}, "
+                f"{job.src} -> {enc.path} ({enc.width}x{enc.height} {enc.format}, {outcome.model.id}, "
                 f"{time.perf_counter() - started:.2f} s)",
                 file=sys.stderr,
             )

@@ -140,6 +140,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("data"), description="local storage, job database and converted models")
     models_dir: Path | None = Field(None, description="converted models (default: <venv>/share/enhanceit/models)")
     tmp_dir: Path | None = Field(None, description="scratch space for rasters (default: system temp)")
+    models_enable: CommaList = Field(
+        default_factory=list,
+        description="model ids whose weights' licence restricts hosted use, enabled anyway (see 'models list')",
+    )
     engine: EngineSettings = EngineSettings()
     limits: LimitSettings = LimitSettings()
     fetch: FetchSettings = FetchSettings()
@@ -163,7 +167,7 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     log_level: str = "INFO"
 
-    _split_keys = field_validator("api_keys", mode="before")(split_commas)
+    _split_keys = field_validator("api_keys", "models_enable", mode="before")(split_commas)
 
     @property
     def resolved_models_dir(self) -> Path:

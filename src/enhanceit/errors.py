@@ -10,7 +10,8 @@ that calls the foreign library, so nothing above that module ever sees them.
     EnhanceItError
     ├── InvalidRequest                 400  bad parameters
     │   ├── UnknownModel               400
-    │   └── UnsupportedOperation       400  noise/scale the model cannot do
+    │   ├── UnsupportedOperation       400  noise/scale the model cannot do
+    │   └── ModelNotEnabled            403  a model whose licence restricts hosted use, not enabled here
     ├── Unauthorized                   401
     ├── ForbiddenURL                   403  URL or address not allowed (SSRF policy); bad /files link
     ├── NotFound                       404
@@ -64,6 +65,14 @@ class UnknownModel(InvalidRequest):
 class UnsupportedOperation(InvalidRequest):
     slug = "unsupported-operation"
     title = "The model cannot do this"
+
+
+class ModelNotEnabled(InvalidRequest):
+    """A request the server refuses by policy (403), but bad usage like an unknown model for the CLI."""
+
+    status_code = 403
+    slug = "model-not-enabled"
+    title = "The model is not enabled on this server"
 
 
 class Unauthorized(EnhanceItError):

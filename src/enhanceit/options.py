@@ -14,7 +14,11 @@ DEFAULT_MODEL = "waifu2x-cunet"
 class EnhanceOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model: str = Field(DEFAULT_MODEL, description="model id, see GET /v1/models", max_length=64)
+    model: str = Field(
+        DEFAULT_MODEL,
+        description="model id or alias ('photo', 'art'), see GET /v1/models",
+        max_length=64,
+    )
     noise: int = Field(-1, ge=-1, le=3, description="noise reduction level; -1 = none")
     scale: float | None = Field(None, gt=0, le=16, description="scale factor (default 2 unless width/height)")
     width: int | None = Field(None, ge=1, le=65535, description="output width; height keeps the aspect ratio")
@@ -25,6 +29,9 @@ class EnhanceOptions(BaseModel):
         None, ge=1, le=100, description="lossy quality (JPEG/AVIF/WebP; WebP is lossless without it)"
     )
     tile: int | None = Field(None, ge=16, le=4096, description="tile side (default: the model's)")
+    strict: bool = Field(
+        False, description="refuse damaged images (data that ends early) instead of filling what is missing"
+    )
 
     @field_validator("tta", mode="before")
     @classmethod

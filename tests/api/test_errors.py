@@ -176,8 +176,9 @@ def test_unknown_jobs_and_routes_are_404(client: httpx.Client) -> None:
 
 def test_bad_input_leaves_no_object_behind(live: tuple[LiveServer, Services], client: httpx.Client) -> None:
     services = live[1]
-    broken = client.post("/v1/enhance", files={"file": ("cut.png", png_bytes()[:300], "image/png")})
-    problem(broken, 422, "undecodable-image")  # the header was fine, the pixels were not
+    cut = png_bytes()[:300]  # the header is fine, the pixels end early: refused when strict
+    broken = client.post("/v1/enhance", files={"file": ("cut.png", cut, "image/png")}, data={"strict": "true"})
+    problem(broken, 422, "undecodable-image")
     client.post("/v1/enhance", files={"file": ("a.txt", b"hello", "text/plain")})
     results = services.settings.data_dir / "results"
     assert not [p for p in results.rglob("*") if p.is_file()]  # no result, no leftover upload

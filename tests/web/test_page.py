@@ -31,7 +31,7 @@ def box(page: Page, selector: str) -> tuple[float, float, float, float]:
 def test_the_page_is_small_and_self_contained() -> None:
     files = [p for p in static_dir().rglob("*") if p.is_file()]
     assert {p.name for p in files} >= {"index.html", "app.css", "app.js"}
-    assert sum(p.stat().st_size for p in files) < 30_000
+    assert sum(p.stat().st_size for p in files) < 32_000  # 30 KB until aliases and warnings came
     for p in files:  # nothing loaded from elsewhere (the browser fence checks it at run time too)
         assert not re.search(r"""(src|href)=["']?(https?:)?//|url\(|@import|\bimport\b.*\bfrom\b""", p.read_text()), (
             p.name
@@ -43,8 +43,8 @@ def test_upload_a_photo_see_it_enhanced_and_download_it(
 ) -> None:
     page = pages.open(site, csp=CSP)  # no inline script or style: works under a strict policy
     assert page.title().startswith("EnhanceIt")
-    assert page.input_value("#model") == "waifu2x-cunet"
-    assert "anime" in page.inner_text("#summary")
+    assert page.input_value("#model") == "photo"  # the everyday case first
+    assert "Here: 2x: waifu2x-upconv7-photo, 3x: span, 4x: span." in page.inner_text("#summary")
     enhance(page, astronaut)
 
     assert natural_size(page, "#after") == (128, 128)
@@ -64,7 +64,8 @@ def test_upload_a_photo_see_it_enhanced_and_download_it(
     assert "expires in" in page.inner_text("#expires")
 
     link = page.locator("#download")
-    assert link.get_attribute("download") == "astronaut-waifu2x-cunet.png"
+    assert link.get_attribute("download") == "astronaut-waifu2x-upconv7-photo.png"  # the model that ran
+    assert page.is_hidden("#warnings")
     with page.expect_download() as download:
         link.click()
     saved = download.value.path()
@@ -74,6 +75,27 @@ def test_upload_a_photo_see_it_enhanced_and_download_it(
     assert fetched.ok and fetched.headers["content-type"] == "image/png"
     np.testing.assert_array_equal(decode(fetched.body()), expected)
     page.screenshot(path=tmp_path / "desktop.png", full_page=True)
+
+
+def test_photo_and_art_come_first_and_restricted_models_are_marked(site: str, pages: Pages) -> None:
+    page = pages.open(site)
+    groups = page.eval_on_selector_all("#model optgroup", "gs => gs.map(g => g.label)")
+    assert groups == ["Recommended", "Every model"]
+    first = page.eval_on_selector_all("#model option", "os => os.slice(0, 3).map(o => o.value)")
+    assert first == ["photo", "art", "waifu2x-cunet"]
+    off = page.locator("#model option[value='clearreality']")
+    assert off.is_disabled() and "(off: licence)" in off.inner_text()
+    page.select_option("#model", "art")
+    assert page.locator("input[name=noise]").count() == 5  # some model behind it has every level
+
+
+def test_a_cut_short_photo_is_shown_with_a_warning(site: str, pages: Pages, tmp_path: Path) -> None:
+    path = save(photo("astronaut", 64), tmp_path / "cut.jpg")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size * 2 // 3])
+    page = pages.open(site)
+    enhance(page, path)
+    assert page.is_visible("#warnings")
+    assert page.inner_text("#warnings") == "The image data ended early; missing rows were filled."
 
 
 def test_options_reach_the_server(site: str, pages: Pages, astronaut: Path) -> None:
@@ -134,9 +156,12 @@ def test_errors_are_explained_in_plain_words(site: str, pages: Pages, tmp_path: 
     page.set_input_files("#file", str(tmp_path / "notes.png"))
     assert "That is not an image this server can read" in submit_for_error(page)
 
-    # an image cut short: accepted, then the job fails (422, from polling)
-    (tmp_path / "cut.png").write_bytes(png_bytes(photo("astronaut", 64))[:600])
-    page.set_input_files("#file", str(tmp_path / "cut.png"))
+    # a corrupt image (its header fine): accepted, then the job fails (422, from polling)
+    corrupt = bytearray(png_bytes(photo("astronaut", 64)))
+    start = corrupt.index(b"IDAT") + 60
+    corrupt[start : start + 200] = bytes(b ^ 0x5A for b in corrupt[start : start + 200])
+    (tmp_path / "corrupt.png").write_bytes(bytes(corrupt))
+    page.set_input_files("#file", str(tmp_path / "corrupt.png"))
     assert "The image could not be processed." in submit_for_error(page)
 
     # nothing chosen: said, not sent
@@ -248,7 +273,7 @@ def test_recent_results_survive_a_reload(site: str, pages: Pages, astronaut: Pat
     item = page.locator("#recentList li")
     assert item.count() == 1
     text = item.inner_text()
-    assert "astronaut" in text and "waifu2x-cunet" in text and "128×128 PNG" in text and "expires in" in text
+    assert "astronaut" in text and "waifu2x-upconv7-photo" in text and "128×128 PNG" in text and "expires in" in text
     thumb = str(item.locator("img").get_attribute("src"))
     assert thumb.startswith("data:image/")
     href = str(item.locator("a").get_attribute("href"))
@@ -323,7 +348,7 @@ def test_an_image_url(tmp_path: Path, pages: Pages) -> None:
             wait_for_result(page)
             assert natural_size(page, "#after") == (128, 128)
             assert natural_size(page, "#before") == (64, 64)  # shown from its own address
-            assert page.get_attribute("#download", "download") == "moon-waifu2x-cunet.png"
+            assert page.get_attribute("#download", "download") == "moon-waifu2x-upconv7-photo.png"
     finally:
         images.stop()
 
@@ -346,12 +371,12 @@ def test_paste_and_drop_an_image(site: str, pages: Pages, astronaut: Path) -> No
     assert page.inner_text("#pickedText").startswith("pasted-image.png")
     page.click("#go")
     wait_for_result(page)
-    assert page.get_attribute("#download", "download") == "pasted-image-waifu2x-cunet.png"
+    assert page.get_attribute("#download", "download") == "pasted-image-waifu2x-upconv7-photo.png"
 
     page.evaluate(DROP, data)
     page.wait_for_function("() => document.getElementById('pickedText').textContent.includes('64×64')")
     assert page.inner_text("#pickedText").startswith("dropped.png")
     page.click("#go")
-    page.wait_for_function("() => document.getElementById('download').download === 'dropped-waifu2x-cunet.png'")
+    page.wait_for_function("() => document.getElementById('download').download === 'dropped-waifu2x-upconv7-photo.png'")
     wait_for_result(page)
     assert natural_size(page, "#after") == (128, 128)

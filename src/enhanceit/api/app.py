@@ -34,7 +34,7 @@ from enhanceit.jobs.service import JobService, render
 from enhanceit.jobs.store.base import JobStore
 from enhanceit.jobs.waiters import Waiters
 from enhanceit.jobs.webhooks import WebhookSender, webhook_secret
-from enhanceit.models.registry import get_model
+from enhanceit.models.registry import REGISTRY, get_model
 from enhanceit.options import DEFAULT_MODEL
 from enhanceit.storage import make_storage
 from enhanceit.storage.base import Storage
@@ -73,7 +73,8 @@ def engine_from(settings: Settings) -> Engine:
             tile=e.tile,
             max_loaded=e.max_loaded,
             models_dir=settings.resolved_models_dir,
-        )
+        ),
+        registry=REGISTRY.enabling(settings.models_enable),
     )
 
 

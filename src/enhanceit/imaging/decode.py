@@ -4,16 +4,24 @@ Steps, each a libvips operation in one streaming pipeline: load (sequentially un
 needs random access), apply the orientation, convert CMYK and other colour spaces to sRGB, keep 8/16-bit
 samples, fill the colour under transparent pixels, write raw rows to a file. RGB ICC profiles are not
 applied: pixels are enhanced as they are and the profile is re-attached to the result, which keeps colours
-exactly (a round trip through sRGB would clip wide-gamut colours).
+exactly (a round trip through sRGB would clip wide-gamut colours). HEVC-coded HEIF, which libvips cannot
+decode, is loaded by :mod:`enhanceit.imaging.heif` and then goes through the same steps.
+
+Damaged files are shown the way browsers show them. A decode first runs strictly (libvips ``fail_on=error``).
+If that fails and the file is a JPEG or PNG that lacks its end marker (EOI, IEND) — cut short, typically by
+a broken download — it is decoded again leniently (libvips fills the rows that are missing) and the result
+carries a warning, unless the request is ``strict``. A file with its end marker in place is corrupt, not
+cut short, and is refused as before. (libvips' own ``fail_on=truncated`` cannot tell them apart: it
+classes every PNG read error as truncation.) Intact files are decoded once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from enhanceit.errors import UndecodableImage
-from enhanceit.imaging import bmp
+from enhanceit.imaging import bmp, heif
 from enhanceit.imaging.alpha import fill_transparent
 from enhanceit.imaging.probe import ImageInfo, vips_error_line
 from enhanceit.imaging.raster import Raster, RasterInfo, SampleType
@@ -22,6 +30,7 @@ from enhanceit.imaging.vips import pyvips
 
 _RGB = ("srgb", "rgb", "rgb16")
 _GREY = ("b-w", "grey16")
+TRUNCATED = "the image data ended early; missing rows were filled"
 
 
 @dataclass
@@ -32,21 +41,29 @@ class Decoded:
     icc: bytes | None
     gray: bool
     alpha: bool
+    #: Things the user should know about the result (a damaged input, say), in plain words.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def sample(self) -> SampleType:
         return self.raster.info.dtype
 
 
-def _load(path: Path, info: ImageInfo, workdir: Path) -> tuple[pyvips.Image, list[object]]:
+def _load(
+    path: Path, info: ImageInfo, workdir: Path, fail_on: str, warnings: list[str]
+) -> tuple[pyvips.Image, list[object]]:
     keep: list[object] = []
     if info.format == "bmp":
         raster = bmp.decode_to_raster(path, workdir / "bmp.raw")
         streamed = StreamedRaster(raster)
         keep += [raster, streamed]
         return streamed.image, keep
+    if info.codec == "hevc":
+        loaded = heif.load(path)
+        warnings += loaded.warnings
+        return loaded.image, loaded.keep
     access = "sequential" if info.orientation == 1 else "random"
-    image = pyvips.Image.new_from_file(str(path), access=access, fail_on="error")
+    image = pyvips.Image.new_from_file(str(path), access=access, fail_on=fail_on)
     if info.orientation != 1:
         image = image.autorot()
     return image, keep
@@ -78,20 +95,53 @@ def _normalise(image: pyvips.Image, info: ImageInfo) -> tuple[pyvips.Image, byte
     return image, icc, gray
 
 
-def decode(path: Path, info: ImageInfo, workdir: Path) -> Decoded:
+def _decode(path: Path, info: ImageInfo, workdir: Path, fail_on: str) -> Decoded:
+    warnings: list[str] = []
+    image, keep = _load(path, info, workdir, fail_on, warnings)
+    image, icc, gray = _normalise(image, info)
+    alpha = bool(image.hasalpha())
+    if alpha:
+        colour = image[: image.bands - 1]
+        mask = image[image.bands - 1]
+        image = fill_transparent(colour, mask).bandjoin(mask)
+    sample: SampleType = "uint16" if image.format == "ushort" else "uint8"
+    out = workdir / "input.raw"
+    image.rawsave(str(out))
+    raster = Raster(out, RasterInfo(image.width, image.height, image.bands, sample))
+    del keep
+    return Decoded(raster=raster, info=info, icc=icc, gray=gray, alpha=alpha, warnings=warnings)
+
+
+#: Where a complete file's last marker is found: JPEG's EOI; PNG's IEND chunk (type and CRC). Both may be
+#: followed by a little trailing data, which some encoders write.
+_END_MARKERS = {"jpeg": b"\xff\xd9", "png": b"IEND\xaeB`\x82"}
+_TAIL_BYTES = 4096
+
+
+def cut_short(path: Path, fmt: str) -> bool:
+    """Whether a JPEG or PNG file stops before its end marker (other formats: never said)."""
+    marker = _END_MARKERS.get(fmt)
+    if marker is None:
+        return False
+    with path.open("rb") as f:
+        f.seek(max(0, path.stat().st_size - _TAIL_BYTES))
+        return marker not in f.read()
+
+
+def decode(path: Path, info: ImageInfo, workdir: Path, *, strict: bool = False) -> Decoded:
+    """Decode ``path`` into ``workdir/input.raw``. A cut-short file is decoded with a warning, or refused
+    when ``strict``; any other decoder error is refused (422)."""
     try:
-        image, keep = _load(path, info, workdir)
-        image, icc, gray = _normalise(image, info)
-        alpha = bool(image.hasalpha())
-        if alpha:
-            colour = image[: image.bands - 1]
-            mask = image[image.bands - 1]
-            image = fill_transparent(colour, mask).bandjoin(mask)
-        sample: SampleType = "uint16" if image.format == "ushort" else "uint8"
-        out = workdir / "input.raw"
-        image.rawsave(str(out))
-        raster = Raster(out, RasterInfo(image.width, image.height, image.bands, sample))
-        del keep
+        return _decode(path, info, workdir, "error")
     except pyvips.Error as e:
-        raise UndecodableImage(f"cannot decode the {info.format.upper()} image: {vips_error_line(e)}") from None
-    return Decoded(raster=raster, info=info, icc=icc, gray=gray, alpha=alpha)
+        error = UndecodableImage(f"cannot decode the {info.format.upper()} image: {vips_error_line(e)}")
+    if not cut_short(path, info.format):
+        raise error
+    if strict:
+        raise UndecodableImage(f"the {info.format.upper()} image data ends early (refused: strict)")
+    try:
+        decoded = _decode(path, info, workdir, "none")
+    except pyvips.Error:
+        raise error from None
+    decoded.warnings.append(TRUNCATED)
+    return decoded

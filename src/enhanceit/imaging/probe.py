@@ -28,6 +28,8 @@ class ImageInfo:
     has_alpha: bool
     has_icc: bool
     pages: int = 1
+    #: The coding inside a HEIF container (``hevc``, ``av1``…); empty for other formats.
+    codec: str = ""
 
     @property
     def pixels(self) -> int:
@@ -56,15 +58,18 @@ def probe(path: Path) -> ImageInfo:
         head = f.read(SNIFF_BYTES)
     fmt = sniff(head)
     if fmt is None:
-        raise UnsupportedFormat("not an image in a supported format (PNG, JPEG, WebP, AVIF/HEIF, TIFF, GIF, BMP)")
+        raise UnsupportedFormat("not an image in a supported format (PNG, JPEG, WebP, HEIC/HEIF, AVIF, TIFF, GIF, BMP)")
     if fmt == "bmp":
         h = bmp.read_header(path)
         return ImageInfo(fmt, h.width, h.height, 4 if h.has_alpha else 3, "uchar", "srgb", 1, h.has_alpha, False)
     try:
         image = pyvips.Image.new_from_file(str(path), access="sequential")
     except pyvips.Error as e:
+        if fmt == "webp" and _riff_cut_short(path, head):
+            raise UndecodableImage("the WebP data ends early; a cut-short WebP cannot be decoded in part") from None
         raise UndecodableImage(f"cannot read the {fmt.upper()} header: {vips_error_line(e)}") from None
     fields = set(image.get_fields())
+    codec = str(image.get("heif-compression")) if "heif-compression" in fields else ""
     orientation = int(image.get("orientation")) if "orientation" in fields else 1
     if not 1 <= orientation <= 8:
         orientation = 1
@@ -72,6 +77,8 @@ def probe(path: Path) -> ImageInfo:
     pages = int(image.get("n-pages")) if "n-pages" in fields else 1
     if fmt == "gif" and "page-height" in fields:
         height = int(image.get("page-height"))
+    if codec:
+        orientation = 1  # libheif applies the HEIF transforms; an EXIF tag repeats them and must not count
     if orientation >= 5:
         width, height = height, width
     return ImageInfo(
@@ -85,4 +92,11 @@ def probe(path: Path) -> ImageInfo:
         has_alpha=bool(image.hasalpha()),
         has_icc="icc-profile-data" in fields,
         pages=pages,
+        codec=codec,
     )
+
+
+def _riff_cut_short(path: Path, head: bytes) -> bool:
+    """A RIFF file (WebP) shorter than its own header says: cut short, typically by a broken download."""
+    declared = int.from_bytes(head[4:8], "little") + 8
+    return path.stat().st_size < declared

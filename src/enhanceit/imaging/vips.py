@@ -1,18 +1,24 @@
 """libvips, set up once for untrusted images: only our formats, no operation cache, big decodes to disc.
 
-Import pyvips through this module. It blocks every libvips loader except PNG, JPEG, WebP, HEIF/AVIF,
-TIFF and GIF (no SVG, no vips/matrix/CSV files), turns off the operation cache (a service sees each image
-once; the cache would only hold memory), and makes random-access decodes above 16 MB go to a temporary
-file instead of memory (``VIPS_DISC_THRESHOLD``).
+Import pyvips through this module. It quiets libvips' chatter (below), blocks every libvips loader except
+PNG, JPEG, WebP, HEIF/AVIF, TIFF and GIF (no SVG, no vips/matrix/CSV files), turns off the operation cache
+(a service sees each image once; the cache would only hold memory), and makes random-access decodes above
+16 MB go to a temporary file instead of memory (``VIPS_DISC_THRESHOLD``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 
 os.environ.setdefault("VIPS_DISC_THRESHOLD", "16m")
 
 import pyvips
+
+# libvips reports through GLib's log, which pyvips forwards to this logger: a damaged file gives a warning
+# per row ("not enough data"), a finished threadpool an info line. What matters reaches users as our own
+# errors and job warnings; the service's log keeps only libvips' errors.
+logging.getLogger("pyvips").setLevel(logging.ERROR)
 
 ALLOWED_LOADERS = (
     "VipsForeignLoadPng",

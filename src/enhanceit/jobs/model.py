@@ -47,6 +47,8 @@ class JobResult(BaseModel):
     bytes: int
     #: True when an identical earlier request's result was reused instead of computed again.
     reused: bool = False
+    #: The concrete model that made it (an alias such as ``photo`` resolved).
+    model: str | None = None
 
 
 class Source(BaseModel):
@@ -81,6 +83,8 @@ class Job(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict)
     error: JobError | None = None
     result: JobResult | None = None
+    #: What the user should know about the result, in plain words (a damaged input, say).
+    warnings: list[str] = Field(default_factory=list)
     attempts: int = 0
     cancel_requested: bool = False
     #: Who submitted it (a hash of the API key), for idempotency keys and rate limits.
@@ -99,6 +103,7 @@ class Job(BaseModel):
                 "format": r.format,
                 "bytes": r.bytes,
                 "reused": r.reused,
+                "model": r.model,
             }
         return {
             "id": self.id,
@@ -109,5 +114,6 @@ class Job(BaseModel):
             "options": self.options.model_dump(exclude_none=True),
             "timings": self.timings,
             "error": self.error.model_dump() if self.error else None,
+            "warnings": self.warnings,
             "result": result,
         }

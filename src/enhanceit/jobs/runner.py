@@ -31,7 +31,7 @@ from enhanceit.jobs.model import Job, JobError, JobResult, JobStatus, now
 from enhanceit.jobs.store.base import JobStore
 from enhanceit.options import EnhanceOptions
 from enhanceit.pipeline.fetch import fetch_image
-from enhanceit.pipeline.process import enhance_file
+from enhanceit.pipeline.process import enhance_file, prepare
 from enhanceit.storage.base import Storage
 
 logger = logging.getLogger(__name__)
@@ -211,6 +211,8 @@ class JobRunner:
             key = result_key(sha256_file(source), job.options)
             reused = self.reusable(key)
             if reused is not None:
+                _, spec, _ = prepare(source, job.options, self.engine, self.settings.limits)  # which model made it
+                reused = reused.model_copy(update={"model": spec.id})
                 return self.store.transition(job.id, JobStatus.SUCCEEDED, result=reused, progress=1.0, timings=timings)
             out = work / f"result{EXTENSIONS[job.options.format]}"
             outcome = enhance_file(
@@ -243,8 +245,16 @@ class JobRunner:
                 height=enc.height,
                 format=enc.format,
                 bytes=enc.bytes,
+                model=outcome.model.id,
             )
-            return self.store.transition(job.id, JobStatus.SUCCEEDED, result=result, progress=1.0, timings=timings)
+            return self.store.transition(
+                job.id,
+                JobStatus.SUCCEEDED,
+                result=result,
+                progress=1.0,
+                timings=timings,
+                warnings=outcome.warnings,
+            )
 
     def _get_input(self, job: Job, dest: Path, check: Callable[[], None]) -> None:
         if job.source.url is not None:

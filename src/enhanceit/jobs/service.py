@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from enhanceit.config import Settings
-from enhanceit.engine.plan import check_noise
+from enhanceit.engine.choose import check_request
 from enhanceit.engine.runtime import Engine
 from enhanceit.errors import Busy, InvalidRequest
 from enhanceit.jobs.model import Job, JobStatus, Source, now
@@ -71,8 +71,8 @@ class JobService:
     ) -> Job:
         if (url is None) == (upload is None):
             raise InvalidRequest("give either image_url or a file")
-        # an unknown model or a noise level it lacks: 400 now, not a failed job later
-        check_noise(self.engine.registry.get(options.model), options.noise)
+        # an unknown model, one not enabled here, or a noise level it lacks: refused now, not a failed job later
+        check_request(self.engine.registry, options.model, options.noise, options.scale)
         if url is not None:
             self._check_url(url)
         if webhook_url is not None:
@@ -83,11 +83,12 @@ class JobService:
         if not self.queue.has_room():
             raise Busy("too many jobs are waiting; try again later", retry_after=self.retry_after())
         if upload is not None:
-            prepare(upload.path, options, self.engine, self.settings.limits)  # header, limits, plan
+            _, spec, _ = prepare(upload.path, options, self.engine, self.settings.limits)  # header, limits, plan
             reused = self.runner.reusable(result_key(upload.sha256, options))
             if reused is not None:
+                result = reused.model_copy(update={"model": spec.id})
                 job = job.model_copy(
-                    update={"status": JobStatus.SUCCEEDED, "result": reused, "progress": 1.0, "finished_at": now()}
+                    update={"status": JobStatus.SUCCEEDED, "result": result, "progress": 1.0, "finished_at": now()}
                 )
                 return self._insert(job, idempotency_key, fingerprint)
             key = f"uploads/{job.id}"  # one per job: the runner deletes it when the job ends

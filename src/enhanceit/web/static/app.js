@@ -79,16 +79,20 @@ const hideError = () => { $('error').hidden = true; };
 async function loadModels() {
   try { models = await api('v1/models'); } catch (p) { showError(p); }
   if (!Array.isArray(models)) models = [];
-  const sel = $('model'), ok = (m) => m.available !== false;
-  sel.replaceChildren(...models.map((m) => el('option', { value: m.id, textContent: m.title || m.id, disabled: !ok(m) })));
-  sel.value = (models.find((m) => m.id === 'waifu2x-cunet' && ok(m)) || models.find(ok) || {}).id || '';
+  const sel = $('model'), ok = (m) => m.alias || (m.available !== false && m.enabled !== false);
+  const opt = (m) => el('option', { value: m.id, disabled: !ok(m), textContent: (m.title || m.id) + (m.enabled === false ? ' (off: licence)' : '') });
+  sel.replaceChildren(...[['Recommended', true], ['Every model', false]].map(([label, a]) =>
+    el('optgroup', { label }, ...models.filter((m) => !!m.alias === a).map(opt))));
+  sel.value = (models.find((m) => m.id === 'photo') || models.find(ok) || {}).id || '';
   modelChanged();
 }
 
 function modelChanged() {
   const m = models.find((x) => x.id === $('model').value);
-  $('summary').textContent = m ? `${m.summary} Native scales: ${m.scales.map((s) => `${s}x`).join(', ')}. Licence: ${m.licence}.` : '';
-  const levels = [...new Set([-1, ...(m?.noise_levels || [])])].sort((a, b) => a - b).map(String);
+  $('summary').textContent = !m ? '' : m.alias
+    ? `${m.summary} Here: ${Object.entries(m.resolves_to.scale).map(([s, id]) => `${s}x: ${id || 'none'}`).join(', ')}.`
+    : `${m.summary} Native scales: ${m.scales.map((s) => `${s}x`).join(', ')}. Licence: ${m.licence}.`;
+  const levels = [...new Set([-1, ...(m?.alias ? [0, 1, 2, 3] : m?.noise_levels || [])])].sort((a, b) => a - b).map(String);
   const was = checked('noise'), on = levels.includes(was) ? was : '-1';
   $('noiseOpts').replaceChildren(...levels.map((n) => el('label', {},
     el('input', { type: 'radio', name: 'noise', value: n, checked: n === on }), ` ${NOISE[n] ?? n}`)));
@@ -212,7 +216,10 @@ function timings(t) {
 const view = $('view'), stage = $('stage'), knob = $('knob'), after = $('after'), before = $('before'), cmp = $('cmp');
 
 function show(j) {
-  const r = j.result, model = j.options?.model || '';
+  const r = j.result, model = r.model || j.options?.model || '';
+  const w = j.warnings || [];
+  $('warnings').textContent = w.map((x) => `${x[0].toUpperCase()}${x.slice(1)}.`).join(' ');
+  $('warnings').hidden = !w.length;
   shown = { ...r, before: job.before };
   $('result').hidden = false;
   const name = job.name;
@@ -334,7 +341,7 @@ function thumb(img) {
 }
 function remember(j, name) {
   const r = j.result, list = load(RECENT, []).filter((x) => x?.id !== j.id);
-  list.unshift({ id: j.id, name: stem(name), model: j.options?.model || '', width: r.width, height: r.height, format: r.format,
+  list.unshift({ id: j.id, name: stem(name), model: r.model || j.options?.model || '', width: r.width, height: r.height, format: r.format,
     bytes: r.bytes, url: r.url, expires_at: r.expires_at, at: new Date().toISOString(), thumb: thumb(after) });
   list.length = Math.min(list.length, 20);
   while (!store(RECENT, list) && list.length) list.pop(); // over the quota: forget the oldest

