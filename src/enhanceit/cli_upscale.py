@@ -130,6 +130,7 @@ def run_upscale(args: argparse.Namespace) -> int:
             tile=settings.engine.tile,
             max_loaded=settings.engine.max_loaded,
             models_dir=settings.resolved_models_dir,
+            parallel_tiles=settings.engine.parallel_tiles,
         ),
         registry=REGISTRY.enabling(settings.models_enable),
     )

@@ -47,6 +47,9 @@ class EngineSettings(BaseModel):
     memory_budget_mb: int = Field(400, ge=128, description="memory one inference may use; sets the tile size")
     tile: int = Field(0, ge=0, description="force a tile side for every model (0 = per-model default)")
     max_loaded: int = Field(4, ge=1, description="networks kept in memory; older ones are unloaded")
+    parallel_tiles: bool = Field(
+        True, description="run independent tiles at once, one thread each (false: one tile, every thread)"
+    )
 
 
 class LimitSettings(BaseModel):

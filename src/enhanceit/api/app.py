@@ -73,6 +73,7 @@ def engine_from(settings: Settings) -> Engine:
             tile=e.tile,
             max_loaded=e.max_loaded,
             models_dir=settings.resolved_models_dir,
+            parallel_tiles=settings.engine.parallel_tiles,
         ),
         registry=REGISTRY.enabling(settings.models_enable),
     )

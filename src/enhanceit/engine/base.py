@@ -27,7 +27,9 @@ class Network(Protocol):
     #: Quantise with truncation instead of rounding (waifu2x-chainer's convention, for parity).
     truncate: bool
 
-    def run(self, tile: FloatImage) -> FloatImage: ...
+    def run(self, tile: FloatImage, threads: int = 0) -> FloatImage:
+        """``threads``: CPU threads for this one call (0: the network's own setting)."""
+        ...
 
 
 def crop_output(out: FloatImage, tile_h: int, tile_w: int, scale: int) -> FloatImage:

@@ -35,7 +35,7 @@ class NearestNetwork:
         self.calls = 0
         self._lock = threading.Lock()
 
-    def run(self, tile: FloatImage) -> FloatImage:
+    def run(self, tile: FloatImage, threads: int = 0) -> FloatImage:
         with self._lock:
             self.calls += 1
         if self.delay:

@@ -3,6 +3,10 @@
 An :class:`Engine` is created once per process and shared. It loads each network the first time it is
 needed (after verifying its weights) and keeps it; ``run_plan`` chains a plan's passes through temporary
 raster files in a work folder, reporting progress per tile and checking for cancellation between tiles.
+
+On the CPU, a pass runs several tiles at once, one thread each (``parallel_tiles``), as many as there are
+threads and as the memory budget holds (each tile in flight needs its own feature maps); when only one
+fits, that one tile gets every thread, as before. Tile sizes never depend on this, so neither do results.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +47,9 @@ class EngineConfig:
     models_dir: Path | None = None
     #: Nets kept loaded; each holds its weights (up to ~0.5 GB for Real-ESRGAN x4plus after Winograd).
     max_loaded: int = 4
+    #: Run independent tiles at once on single-thread extractions (False: one tile at a time, every thread
+    #: on it: the engine before this lever, kept to compare).
+    parallel_tiles: bool = True
 
     @property
     def thread_count(self) -> int:
@@ -91,6 +99,7 @@ class Engine:
         self._factory = factory or self._load_ncnn
         self._networks: OrderedDict[tuple[str, str], Network] = OrderedDict()
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     def _load_ncnn(self, spec: ModelSpec, net: Net) -> Network:
         from enhanceit.engine.ncnn_backend import NcnnNetwork
@@ -114,6 +123,22 @@ class Engine:
     def loaded(self) -> list[tuple[str, str]]:
         with self._lock:
             return list(self._networks)
+
+    def tiles_in_flight(self, spec: ModelSpec, net: Net, tile: int) -> int:
+        """How many tiles of a pass run at once: one per thread, as many as the memory budget holds."""
+        threads = self.config.thread_count
+        if not self.config.parallel_tiles or self.config.gpu is not None or threads < 2:
+            return 1
+        side = net.pre_upsample * (tile + 2 * net.pad)
+        per_tile_kb = side * side * spec.kb_per_px
+        fit = int((self.config.memory_budget_mb - spec.base_mb) * 1024 // max(1.0, per_tile_kb))
+        return max(1, min(threads, fit))
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.config.thread_count, thread_name_prefix="enhanceit-tile")
+            return self._pool
 
     def tile_for(self, spec: ModelSpec, net: Net, requested: int | None = None) -> int:
         """Tile side for a net: the request, else the config, else the model default cut to the budget."""
@@ -162,8 +187,20 @@ class Engine:
             network = self.network(spec, net)
             info = RasterInfo(current.info.width * net.scale, current.info.height * net.scale, 3, current.info.dtype)
             out = Raster.create(workdir / f"pass{index}.raw", info)
+            in_flight = self.tiles_in_flight(spec, net, t)
             try:
-                run_pass(network, current, out, t, tta=tta, on_tile=counter.tick, check=check)
+                run_pass(
+                    network,
+                    current,
+                    out,
+                    t,
+                    tta=tta,
+                    on_tile=counter.tick,
+                    check=check,
+                    pool=self._executor() if in_flight > 1 else None,
+                    in_flight=in_flight,
+                    threads=max(1, self.config.thread_count // in_flight),
+                )
             except BaseException:
                 out.close()
                 raise

@@ -13,11 +13,18 @@ How a pass works:
   image size.
 * For convolution-only nets the result equals running the whole image at once; nets with
   squeeze-excitation blocks depend on the tile size, which is why the engine fixes it per model.
+* With a thread pool, the tiles of a strip run at once, each on its own single-thread extractor, and each
+  writes its own columns of the strip's output rows: the same tiles, assembled the same way, as one at a
+  time. Independent tiles keep every core busy without the threads of one extraction waiting on each
+  other (ncnn's OpenMP threads spin at every layer's barrier, which costs most when cores are shared).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from functools import partial
+from itertools import pairwise
 
 import numpy as np
 import numpy.typing as npt
@@ -86,13 +93,13 @@ def _read_strip(src: Raster, y0: int, rows: int, cols: int, pad: int, mode: PadM
     return out
 
 
-def run_tile(network: Network, tile: FloatImage, tta: int) -> FloatImage:
+def run_tile(network: Network, tile: FloatImage, tta: int, threads: int = 0) -> FloatImage:
     """One tile through the net, averaged over ``tta`` flips/rotations (1 = plain)."""
     if tta <= 1:
-        return network.run(tile)
+        return network.run(tile, threads)
     total: FloatImage | None = None
     for forward, inverse in augmented(tta):
-        out = inverse(network.run(np.ascontiguousarray(forward(tile))))
+        out = inverse(network.run(np.ascontiguousarray(forward(tile)), threads))
         total = out.copy() if total is None else total + out
     assert total is not None
     return (total / np.float32(tta)).astype(np.float32, copy=False)
@@ -106,8 +113,15 @@ def run_pass(
     tta: int = 1,
     on_tile: ProgressFn | None = None,
     check: CheckFn | None = None,
+    pool: Executor | None = None,
+    in_flight: int = 1,
+    threads: int = 0,
 ) -> None:
-    """Enhance ``src`` into ``dst`` (``dst`` is ``scale`` times larger, 3 bands, same sample type)."""
+    """Enhance ``src`` into ``dst`` (``dst`` is ``scale`` times larger, 3 bands, same sample type).
+
+    With ``pool``, up to ``in_flight`` tiles of a strip run at once on it; ``check`` and ``on_tile`` still
+    run on the calling thread, between tiles. ``threads``: CPU threads of each tile's extraction.
+    """
     s, pad = network.scale, network.pad
     width, height = src.info.width, src.info.height
     if (dst.info.width, dst.info.height, dst.info.bands) != (s * width, s * height, 3):
@@ -118,19 +132,59 @@ def run_pass(
     maxval = dst.info.max_value
     dtype = np.uint8 if dst.info.dtype == "uint8" else np.uint16
     quantise = np.floor if network.truncate else np.rint
+
+    # The last tile of a row is moved back to end at the edge, so it overlaps the one before; that one
+    # leaves the overlap to it, as it would be overwritten when tiles run one after another in order.
+    stops = [min(x0 + tw, x1) for x0, x1 in pairwise(xs)] + [xs[-1] + tw]
+
+    def enhance(strip: FloatImage, out_rows: npt.NDArray[np.generic], x0: int, x1: int) -> None:
+        block = np.ascontiguousarray(strip[:, :, x0 : x0 + tw + 2 * pad])
+        result = run_tile(network, block, tta, threads)[:, :, : s * (x1 - x0)]
+        np.clip(result, 0.0, 1.0, out=result)
+        result *= np.float32(maxval)
+        quantise(result, out=result)
+        out_rows[:, s * x0 : s * x1] = result.transpose(1, 2, 0)
+
     for y0 in ys:
         strip = _read_strip(src, y0, th, cols, pad, network.pad_mode)
         out_rows = np.empty((s * th, s * cols, 3), dtype=dtype)
-        for x0 in xs:
-            if check is not None:
-                check()
-            block = np.ascontiguousarray(strip[:, :, x0 : x0 + tw + 2 * pad])
-            result = run_tile(network, block, tta)
-            np.clip(result, 0.0, 1.0, out=result)
-            result *= np.float32(maxval)
-            quantise(result, out=result)
-            out_rows[:, s * x0 : s * (x0 + tw)] = result.transpose(1, 2, 0)
-            if on_tile is not None:
-                on_tile()
+        if pool is None or in_flight <= 1 or len(xs) == 1:
+            for x0, x1 in zip(xs, stops, strict=True):
+                if check is not None:
+                    check()
+                enhance(strip, out_rows, x0, x1)
+                if on_tile is not None:
+                    on_tile()
+        else:
+            tasks = [partial(enhance, strip, out_rows, x0, x1) for x0, x1 in zip(xs, stops, strict=True)]
+            _run_parallel(pool, in_flight, tasks, on_tile, check)
         valid_rows = min(s * th, s * height - s * y0)
         dst.write_rows(s * y0, out_rows[:valid_rows, : s * width])
+
+
+def _run_parallel(
+    pool: Executor,
+    in_flight: int,
+    tasks: Sequence[Callable[[], None]],
+    on_tile: ProgressFn | None,
+    check: CheckFn | None,
+) -> None:
+    """Run ``tasks`` with at most ``in_flight`` at once; on any error (a cancel from ``check`` too) wait
+    for the running ones, start no more, and raise it."""
+    pending = iter(tasks)
+    running: set[Future[None]] = set()
+    try:
+        while True:
+            while len(running) < in_flight and (task := next(pending, None)) is not None:
+                if check is not None:
+                    check()
+                running.add(pool.submit(task))
+            if not running:
+                return
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                future.result()
+                if on_tile is not None:
+                    on_tile()
+    finally:
+        wait(running)
