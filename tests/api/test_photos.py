@@ -23,6 +23,8 @@ def test_a_cut_short_upload_succeeds_with_a_warning(client: httpx.Client) -> Non
     assert job["status"] == "succeeded"
     assert job["warnings"] == ["the image data ended early; missing rows were filled"]
     assert client.get(f"/v1/jobs/{job['id']}").json()["warnings"] == job["warnings"]
+    again = client.post("/v1/enhance", files={"file": ("cut.jpg", _cut_jpeg(), "image/jpeg")}).json()
+    assert again["result"]["reused"] is True and again["warnings"] == job["warnings"]  # a reused result says so too
 
 
 def test_strict_refuses_it_with_422(client: httpx.Client) -> None:

@@ -31,7 +31,7 @@ from enhanceit.jobs.model import Job, JobError, JobResult, JobStatus, now
 from enhanceit.jobs.store.base import JobStore
 from enhanceit.options import EnhanceOptions
 from enhanceit.pipeline.fetch import fetch_image
-from enhanceit.pipeline.process import enhance_file, prepare
+from enhanceit.pipeline.process import enhance_file, input_warnings, prepare
 from enhanceit.storage.base import Storage
 
 logger = logging.getLogger(__name__)
@@ -211,9 +211,15 @@ class JobRunner:
             key = result_key(sha256_file(source), job.options)
             reused = self.reusable(key)
             if reused is not None:
-                _, spec, _ = prepare(source, job.options, self.engine, self.settings.limits)  # which model made it
-                reused = reused.model_copy(update={"model": spec.id})
-                return self.store.transition(job.id, JobStatus.SUCCEEDED, result=reused, progress=1.0, timings=timings)
+                info, spec, _ = prepare(source, job.options, self.engine, self.settings.limits)  # which model made it
+                return self.store.transition(
+                    job.id,
+                    JobStatus.SUCCEEDED,
+                    result=reused.model_copy(update={"model": spec.id}),
+                    progress=1.0,
+                    timings=timings,
+                    warnings=input_warnings(source, info),
+                )
             out = work / f"result{EXTENSIONS[job.options.format]}"
             outcome = enhance_file(
                 source,

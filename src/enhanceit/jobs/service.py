@@ -25,7 +25,7 @@ from enhanceit.jobs.queue.base import JobQueue
 from enhanceit.jobs.runner import JobRunner, download_name, result_key
 from enhanceit.jobs.store.base import JobStore
 from enhanceit.options import EnhanceOptions
-from enhanceit.pipeline.process import prepare
+from enhanceit.pipeline.process import input_warnings, prepare
 from enhanceit.security.urlpolicy import check_addresses, check_host, host_rules, parse_url
 from enhanceit.storage.base import Storage
 
@@ -83,13 +83,17 @@ class JobService:
         if not self.queue.has_room():
             raise Busy("too many jobs are waiting; try again later", retry_after=self.retry_after())
         if upload is not None:
-            _, spec, _ = prepare(upload.path, options, self.engine, self.settings.limits)  # header, limits, plan
+            info, spec, _ = prepare(upload.path, options, self.engine, self.settings.limits)  # header, limits, plan
             reused = self.runner.reusable(result_key(upload.sha256, options))
             if reused is not None:
-                result = reused.model_copy(update={"model": spec.id})
-                job = job.model_copy(
-                    update={"status": JobStatus.SUCCEEDED, "result": result, "progress": 1.0, "finished_at": now()}
-                )
+                done = {
+                    "status": JobStatus.SUCCEEDED,
+                    "result": reused.model_copy(update={"model": spec.id}),
+                    "warnings": input_warnings(upload.path, info),
+                    "progress": 1.0,
+                    "finished_at": now(),
+                }
+                job = job.model_copy(update=done)
                 return self._insert(job, idempotency_key, fingerprint)
             key = f"uploads/{job.id}"  # one per job: the runner deletes it when the job ends
             self.storage.put_file(key, upload.path, "application/octet-stream", now() + UPLOAD_TTL)

@@ -20,7 +20,7 @@ from enhanceit.config import LimitSettings
 from enhanceit.engine.choose import choose
 from enhanceit.engine.plan import Plan, target_size
 from enhanceit.engine.runtime import Engine, Progress
-from enhanceit.imaging.decode import decode
+from enhanceit.imaging.decode import TRUNCATED, cut_short, decode
 from enhanceit.imaging.encode import Encoded, encode
 from enhanceit.imaging.probe import ImageInfo, probe
 from enhanceit.models.spec import ModelSpec
@@ -66,6 +66,11 @@ def prepare(
     spec, plan = choose(engine.registry, options.model, options.noise, info.width, info.height, width, height)
     check_work(info, plan, options.tta, limits)
     return info, spec, plan
+
+
+def input_warnings(src: Path, info: ImageInfo) -> list[str]:
+    """The warnings decoding ``src`` gives, known without decoding it: for a result that is reused."""
+    return [TRUNCATED] if cut_short(src, info.format) else []
 
 
 def enhance_file(
