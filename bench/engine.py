@@ -156,6 +156,8 @@ def main(work: Path, models: list[str], quick: bool = False) -> None:
         rows.append(measure(f"{model} 2048x2048", enhanceit(big, work / "o.png", model), 2048 * 2048))
     table(rows)
 
+    parallel_tiles(work, small, big)
+
     print("\n## Peak RSS of large images (targets: <= 512 MB, < 15% growth from 1 MP to 8 MP input)")
     rows = []
     for w, h in ((1280, 720), (1920, 1080), (3840, 2160)):
@@ -177,3 +179,21 @@ def main(work: Path, models: list[str], quick: bool = False) -> None:
         f"  peak RSS growth from {one.in_pixels / 1e6:.1f} MP to {eight.in_pixels / 1e6:.1f} MP input: "
         f"{100 * (eight.peak_mb / one.peak_mb - 1):+.1f}%"
     )
+
+
+def parallel_tiles(work: Path, small: Path, big: Path, repeats: int = 3) -> None:
+    """Tiles in parallel on single-thread extractions against one tile at a time on every thread (the
+    engine before, ``ENHANCEIT_ENGINE_PARALLEL_TILES=false``): CUnet 2x, alternating, median of ``repeats``."""
+    print("\n## Parallel tiles (waifu2x-cunet 2x; median of alternating runs; target: >= 1.3x MP/s at 2048x2048)")
+    rows: list[Run] = []
+    for name, src, pixels in (("512x512", small, 512 * 512), ("2048x2048", big, 2048 * 2048)):
+        runs: dict[str, list[Run]] = {"true": [], "false": []}
+        for _ in range(repeats if pixels < 2048 * 2048 else 1):
+            for flag in runs:
+                env = {"ENHANCEIT_ENGINE_PARALLEL_TILES": flag}
+                label = f"{name}, {'parallel tiles' if flag == 'true' else 'one tile, all threads'}"
+                runs[flag].append(measure(label, enhanceit(src, work / "o.png", "waifu2x-cunet"), pixels, env))
+        medians = {flag: sorted(r, key=lambda x: x.seconds)[len(r) // 2] for flag, r in runs.items()}
+        rows += [medians["true"], medians["false"]]
+        print(f"  {name}: {medians['false'].seconds / medians['true'].seconds:.2f}x the MP/s with parallel tiles")
+    table(rows)
