@@ -67,10 +67,10 @@ class WithoutContext:
         self.scale, self.pad, self.pad_mode = inner.scale, inner.pad, inner.pad_mode
         self.multiple, self.truncate = inner.multiple, inner.truncate
 
-    def run(self, tile: FloatImage, threads: int = 0) -> FloatImage:
+    def run(self, tile: FloatImage) -> FloatImage:
         p = self.pad
         core = tile[:, p:-p, p:-p]
-        return self.inner.run(np.ascontiguousarray(np.pad(core, ((0, 0), (p, p), (p, p)), mode="edge")), threads)
+        return self.inner.run(np.ascontiguousarray(np.pad(core, ((0, 0), (p, p), (p, p)), mode="edge")))
 
 
 def seam_ratio(tiled: np.ndarray, reference: np.ndarray, tile: int, scale: int) -> float:

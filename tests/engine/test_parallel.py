@@ -30,12 +30,12 @@ class Recording(BoxBlur):
         self.lock = threading.Lock()
         self.running = self.most = 0
 
-    def run(self, tile: FloatImage, threads: int = 0) -> FloatImage:
+    def run(self, tile: FloatImage) -> FloatImage:
         with self.lock:
             self.running += 1
             self.most = max(self.most, self.running)
         try:
-            blurred = super().run(tile, threads)
+            blurred = super().run(tile)
             out = blurred.repeat(2, axis=1).repeat(2, axis=2) + np.float32(tile[0, 0, 0] * 0.01)
             threading.Event().wait(0.002)  # long enough for the other thread to start its tile
             return out

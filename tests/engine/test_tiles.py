@@ -24,7 +24,7 @@ class BoxBlur:
     def __init__(self, radius: int, pad_mode: PadMode = "replicate", multiple: int = 1) -> None:
         self.scale, self.pad, self.pad_mode, self.multiple, self.truncate = 1, radius, pad_mode, multiple, False
 
-    def run(self, tile: FloatImage, threads: int = 0) -> FloatImage:
+    def run(self, tile: FloatImage) -> FloatImage:
         r = self.pad
         h, w = tile.shape[1] - 2 * r, tile.shape[2] - 2 * r
         out = np.zeros((3, h, w), np.float32)

@@ -31,7 +31,7 @@ class Lopsided:
 
     scale, pad, pad_mode, multiple, truncate = 1, 0, "replicate", 1, False
 
-    def run(self, tile: FloatImage, threads: int = 0) -> FloatImage:
+    def run(self, tile: FloatImage) -> FloatImage:
         ramp = np.arange(tile.shape[2], dtype=np.float32)[None, None, :] / 100
         return tile + ramp
 

@@ -27,9 +27,10 @@ class Network(Protocol):
     #: Quantise with truncation instead of rounding (waifu2x-chainer's convention, for parity).
     truncate: bool
 
-    def run(self, tile: FloatImage, threads: int = 0) -> FloatImage:
-        """``threads``: CPU threads for this one call (0: the network's own setting)."""
-        ...
+    #: CPU threads one call uses (fixed when the network is loaded: ncnn bakes it into its weights' layout).
+    threads: int
+
+    def run(self, tile: FloatImage) -> FloatImage: ...
 
 
 def crop_output(out: FloatImage, tile_h: int, tile_w: int, scale: int) -> FloatImage:

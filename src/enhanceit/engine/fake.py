@@ -30,12 +30,13 @@ class NearestNetwork:
         self.multiple = multiple
         self.pad_mode: PadMode = pad_mode
         self.truncate = False
+        self.threads = 1
         #: Seconds each tile takes, to make jobs slow enough to cancel or kill in tests.
         self.delay = delay
         self.calls = 0
         self._lock = threading.Lock()
 
-    def run(self, tile: FloatImage, threads: int = 0) -> FloatImage:
+    def run(self, tile: FloatImage) -> FloatImage:
         with self._lock:
             self.calls += 1
         if self.delay:

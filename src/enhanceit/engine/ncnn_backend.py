@@ -1,10 +1,10 @@
 """Networks run by ncnn: CPU by default (fp32, Winograd), Vulkan when a GPU is asked for and present.
 
 One ``ncnn.Net`` is loaded per model file and shared by every call and thread; each call makes its own
-extractor, with as many threads as the call asks for (an extractor copies the net's options when it is
-made, so the thread count is set under a lock just before). ncnn reads the input through a pointer to the
-numpy buffer, so the array given to ``ncnn.Mat`` is kept contiguous and referenced until the extraction is
-done (a temporary gives garbage).
+extractor. The thread count is the net's, fixed when it is loaded: ncnn lays out the Winograd and GEMM
+weights for that count, and an extractor asking for another one still runs those layers with it. ncnn
+reads the input through a pointer to the numpy buffer, so the array given to ``ncnn.Mat`` is kept
+contiguous and referenced until the extraction is done (a temporary gives garbage).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -60,8 +59,7 @@ class NcnnNetwork:
         self.multiple = net.multiple
         self.truncate = net.truncate
         self._net = ncnn.Net()
-        self._threads = max(1, threads)
-        self._make_extractor = threading.Lock()
+        self.threads = max(1, threads)
         opt = self._net.opt
         opt.num_threads = max(1, threads)
         opt.lightmode = True  # free intermediate blobs as soon as they are consumed
@@ -80,17 +78,12 @@ class NcnnNetwork:
         if self._net.load_model(str(weights)) != 0:
             raise ModelIntegrityError(f"ncnn could not load {weights}")
 
-    def run(self, tile: FloatImage, threads: int = 0) -> FloatImage:
+    def run(self, tile: FloatImage) -> FloatImage:
         if self.spec.color == "y":
-            return self._run_luma(tile, threads)
-        return self._run(tile, threads)
+            return self._run_luma(tile)
+        return self._run(tile)
 
-    def _extractor(self, threads: int) -> object:
-        with self._make_extractor:
-            self._net.opt.num_threads = threads or self._threads
-            return self._net.create_extractor()
-
-    def _run(self, tile: FloatImage, threads: int = 0) -> FloatImage:
+    def _run(self, tile: FloatImage) -> FloatImage:
         import ncnn
 
         net = self.spec
@@ -99,7 +92,7 @@ class NcnnNetwork:
             data = data.repeat(net.pre_upsample, axis=1).repeat(net.pre_upsample, axis=2)
         data = np.ascontiguousarray(data, dtype=np.float32)
         mat = ncnn.Mat(data)
-        ex: Any = self._extractor(threads)
+        ex = self._net.create_extractor()
         try:
             if ex.input(net.input_blob, mat) != 0:
                 raise EnhanceItError(f"ncnn refused input blob {net.input_blob!r}")
@@ -117,13 +110,13 @@ class NcnnNetwork:
             result = result + core.repeat(self.scale, axis=1).repeat(self.scale, axis=2)
         return result
 
-    def _run_luma(self, tile: FloatImage, threads: int = 0) -> FloatImage:
+    def _run_luma(self, tile: FloatImage) -> FloatImage:
         """waifu2x-chainer's ``-y`` models, step for step: Pillow's 8-bit YCbCr, the net on Y alone, Y
         truncated to 8 bits, the chroma carried over (nearest-neighbour enlarged), Pillow back to RGB."""
         from enhanceit.engine.luma import merge_luma, split_luma
 
         y, cbcr = split_luma(tile)
-        out = self._run(y, threads)[0]
+        out = self._run(y)[0]
         h, w = tile.shape[1] - 2 * self.pad, tile.shape[2] - 2 * self.pad
         core = cbcr[self.pad : self.pad + h, self.pad : self.pad + w]
         return merge_luma(out, core.repeat(self.scale, axis=0).repeat(self.scale, axis=1))

@@ -5,8 +5,10 @@ needed (after verifying its weights) and keeps it; ``run_plan`` chains a plan's 
 raster files in a work folder, reporting progress per tile and checking for cancellation between tiles.
 
 On the CPU, a pass runs several tiles at once, one thread each (``parallel_tiles``), as many as there are
-threads and as the memory budget holds (each tile in flight needs its own feature maps); when only one
-fits, that one tile gets every thread, as before. Tile sizes never depend on this, so neither do results.
+threads and as the memory budget holds at the net's default tile (each tile in flight needs its own
+feature maps); when only one fits, the net is loaded with every thread on its one tile, as before. ncnn
+fixes a net's thread count when it loads it, so this is decided then. Tile sizes never depend on it, so
+neither do results.
 """
 
 from __future__ import annotations
@@ -105,7 +107,9 @@ class Engine:
         from enhanceit.engine.ncnn_backend import NcnnNetwork
 
         param, bin_path = weights.verified_net_files(net, self.config.models_dir)
-        return NcnnNetwork(net, param, bin_path, self.config.thread_count, self.config.gpu)
+        in_flight = self.tiles_in_flight(spec, net, self.tile_for(spec, net))
+        threads = max(1, self.config.thread_count // in_flight)
+        return NcnnNetwork(net, param, bin_path, threads, self.config.gpu)
 
     def network(self, spec: ModelSpec, net: Net) -> Network:
         """The loaded net, loading it (verified) on first use; the least recently used beyond
@@ -187,7 +191,8 @@ class Engine:
             network = self.network(spec, net)
             info = RasterInfo(current.info.width * net.scale, current.info.height * net.scale, 3, current.info.dtype)
             out = Raster.create(workdir / f"pass{index}.raw", info)
-            in_flight = self.tiles_in_flight(spec, net, t)
+            # as many as fit at this tile, and as the threads left beside the net's own allow
+            in_flight = min(self.tiles_in_flight(spec, net, t), self.config.thread_count // network.threads)
             try:
                 run_pass(
                     network,
@@ -199,7 +204,6 @@ class Engine:
                     check=check,
                     pool=self._executor() if in_flight > 1 else None,
                     in_flight=in_flight,
-                    threads=max(1, self.config.thread_count // in_flight),
                 )
             except BaseException:
                 out.close()

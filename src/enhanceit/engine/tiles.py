@@ -93,13 +93,13 @@ def _read_strip(src: Raster, y0: int, rows: int, cols: int, pad: int, mode: PadM
     return out
 
 
-def run_tile(network: Network, tile: FloatImage, tta: int, threads: int = 0) -> FloatImage:
+def run_tile(network: Network, tile: FloatImage, tta: int) -> FloatImage:
     """One tile through the net, averaged over ``tta`` flips/rotations (1 = plain)."""
     if tta <= 1:
-        return network.run(tile, threads)
+        return network.run(tile)
     total: FloatImage | None = None
     for forward, inverse in augmented(tta):
-        out = inverse(network.run(np.ascontiguousarray(forward(tile)), threads))
+        out = inverse(network.run(np.ascontiguousarray(forward(tile))))
         total = out.copy() if total is None else total + out
     assert total is not None
     return (total / np.float32(tta)).astype(np.float32, copy=False)
@@ -115,12 +115,11 @@ def run_pass(
     check: CheckFn | None = None,
     pool: Executor | None = None,
     in_flight: int = 1,
-    threads: int = 0,
 ) -> None:
     """Enhance ``src`` into ``dst`` (``dst`` is ``scale`` times larger, 3 bands, same sample type).
 
     With ``pool``, up to ``in_flight`` tiles of a strip run at once on it; ``check`` and ``on_tile`` still
-    run on the calling thread, between tiles. ``threads``: CPU threads of each tile's extraction.
+    run on the calling thread, between tiles.
     """
     s, pad = network.scale, network.pad
     width, height = src.info.width, src.info.height
@@ -139,7 +138,7 @@ def run_pass(
 
     def enhance(strip: FloatImage, out_rows: npt.NDArray[np.generic], x0: int, x1: int) -> None:
         block = np.ascontiguousarray(strip[:, :, x0 : x0 + tw + 2 * pad])
-        result = run_tile(network, block, tta, threads)[:, :, : s * (x1 - x0)]
+        result = run_tile(network, block, tta)[:, :, : s * (x1 - x0)]
         np.clip(result, 0.0, 1.0, out=result)
         result *= np.float32(maxval)
         quantise(result, out=result)
