@@ -58,6 +58,9 @@ class LimitSettings(BaseModel):
         16_777_216, ge=1, description="largest WebP/AVIF output (their encoders hold the whole frame)"
     )
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, description="largest upload or download")
+    max_json_bytes: int = Field(
+        64 * 1024, ge=1024, description="largest JSON request body (parameters only: parsing costs ~20x its size)"
+    )
 
 
 class FetchSettings(BaseModel):
@@ -115,6 +118,15 @@ class JobSettings(BaseModel):
     max_wait_seconds: float = Field(300.0, ge=0, description="the longest 'Prefer: wait=N' honoured")
     timeout_seconds: float = Field(600.0, gt=0, description="a job running longer fails")
     keep_seconds: int = Field(7 * 86_400, ge=3600, description="job records are forgotten this long after creation")
+    deadline_seconds: float = Field(
+        3600.0, gt=0, description="an accepted job not finished this long after submission fails (waits included)"
+    )
+    lease_seconds: float = Field(
+        30.0, gt=0, description="a running job whose worker has not renewed its lease this long is run again"
+    )
+    reap_seconds: float = Field(10.0, gt=0, description="how often workers look for lapsed leases and lost jobs")
+    retry_min_seconds: float = Field(1.0, gt=0, description="first wait before retrying a transient fault")
+    retry_max_seconds: float = Field(30.0, gt=0, description="longest wait between retries of a transient fault")
 
 
 class QueueSettings(BaseModel):

@@ -94,3 +94,33 @@ def test_concurrent_updates_lose_nothing(store: JobStore) -> None:
     for t in threads:
         t.join()
     assert len(store.require(j.id).timings) == 40
+
+
+def test_a_live_lease_is_held_by_one_run_only(store: JobStore) -> None:
+    j = store.insert(job())
+    first = store.claim(j.id, "run-a", now() + timedelta(seconds=60))
+    assert first.status == JobStatus.RUNNING and first.lease_owner == "run-a" and first.attempts == 1
+    second = store.claim(j.id, "run-b", now() + timedelta(seconds=60))  # a duplicate message
+    assert second.lease_owner == "run-a" and second.attempts == 1
+    assert store.renew(j.id, "run-a", now() + timedelta(seconds=60))
+    assert not store.renew(j.id, "run-b", now() + timedelta(seconds=60))
+    assert not store.requeue(j.id, lapsed_at=now())  # the lease is live
+
+
+def test_a_lapsed_lease_can_be_requeued_once_and_taken_over(store: JobStore) -> None:
+    j = store.insert(job())
+    store.claim(j.id, "run-a", now() - timedelta(seconds=1))  # its worker stopped renewing
+    assert store.requeue(j.id, lapsed_at=now())
+    assert not store.requeue(j.id, lapsed_at=now())  # a second reaper finds it queued already
+    taken = store.claim(j.id, "run-b", now() + timedelta(seconds=60))
+    assert taken.lease_owner == "run-b" and taken.attempts == 2
+    assert not store.renew(j.id, "run-a", now() + timedelta(seconds=60))  # the old run learns it lost it
+
+
+def test_requeue_and_claim_never_undo_a_finished_job(store: JobStore) -> None:
+    j = store.insert(job())
+    store.claim(j.id, "run-a", now() - timedelta(seconds=1))
+    store.request_cancel(j.id)
+    store.transition(j.id, JobStatus.CANCELED)
+    assert not store.requeue(j.id, lapsed_at=None)
+    assert store.claim(j.id, "run-b", now() + timedelta(seconds=60)).status == JobStatus.CANCELED

@@ -19,7 +19,7 @@ from typing import Any
 from enhanceit.config import Settings
 from enhanceit.engine.plan import check_noise
 from enhanceit.engine.runtime import Engine
-from enhanceit.errors import Busy, InvalidRequest
+from enhanceit.errors import Busy, InvalidRequest, StorageUnavailable
 from enhanceit.jobs.model import Job, JobStatus, Source, now
 from enhanceit.jobs.queue.base import JobQueue
 from enhanceit.jobs.runner import JobRunner, download_name, result_key
@@ -103,6 +103,8 @@ class JobService:
             if job.source.upload_key:
                 self.storage.delete(job.source.upload_key)
             raise
+        except StorageUnavailable as e:  # recorded but not sent: accepted all the same, the reaper sends it
+            logger.warning("job recorded but not queued (%s); the reaper will queue it", e.detail)
         return stored
 
     def _insert(self, job: Job, key: str | None, fingerprint: str) -> Job:

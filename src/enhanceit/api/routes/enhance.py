@@ -26,7 +26,7 @@ from pydantic import Field, ValidationError
 from starlette.datastructures import UploadFile
 
 from enhanceit.api import problems
-from enhanceit.errors import InvalidRequest, PayloadTooLarge, UnsupportedFormat
+from enhanceit.errors import InvalidRequest, PayloadTooLarge, StorageUnavailable, UnsupportedFormat
 from enhanceit.imaging.formats import SNIFF_BYTES, sniff
 from enhanceit.jobs.model import Job, JobStatus
 from enhanceit.jobs.service import Upload
@@ -190,14 +190,24 @@ async def wait_for(services: Any, job: Job, seconds: float) -> Job:
     deadline = loop.time() + seconds
     finished = services.waiters.register(job.id)
     try:
-        job = await asyncio.to_thread(services.store.require, job.id)  # it may have finished already
+        job = await _reread(services, job)  # it may have finished already
         while not job.status.finished and (left := deadline - loop.time()) > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(finished.wait(), timeout=min(0.05, left))
-            job = await asyncio.to_thread(services.store.require, job.id)
+            job = await _reread(services, job)
     finally:
         services.waiters.forget(job.id, finished)
     return job
+
+
+async def _reread(services: Any, job: Job) -> Job:
+    """The job's latest record; the last one known while the store is away (the job was accepted: the client
+    gets 202 and its Location, not a 503 for a job that will run)."""
+    try:
+        found: Job = await asyncio.to_thread(services.store.require, job.id)
+    except StorageUnavailable:
+        return job
+    return found
 
 
 def job_response(services: Any, job: Job, waited: bool = False) -> Response:
