@@ -26,6 +26,7 @@ from pydantic import Field, ValidationError
 from starlette.datastructures import UploadFile
 
 from enhanceit.api import problems
+from enhanceit.api.jsonbody import read_json
 from enhanceit.errors import InvalidRequest, PayloadTooLarge, StorageUnavailable, UnsupportedFormat
 from enhanceit.imaging.formats import SNIFF_BYTES, sniff
 from enhanceit.jobs.model import Job, JobStatus
@@ -155,10 +156,7 @@ async def enhance(
                         raise InvalidRequest("give either image_url or a file, not both")
                     upload = await _read_upload(file, Path(scratch), services.settings.limits.max_upload_bytes)
             elif ctype == "application/json":
-                try:
-                    data = await request.json()
-                except ValueError:
-                    raise InvalidRequest("the body is not valid JSON") from None
+                data = await read_json(request, services.settings.limits.max_json_bytes)
                 if not isinstance(data, dict):
                     raise InvalidRequest("the body must be a JSON object")
                 body = _parse(EnhanceRequest, data)
