@@ -52,7 +52,9 @@ async def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics", tags=["system"], summary="Prometheus metrics", response_class=PlainTextResponse)
 async def metrics(request: Request) -> Response:
-    return Response(request.app.state.services.metrics.render(), media_type="text/plain; version=0.0.4")
+    # In a thread: the queue figures may ask Redis, which must not block the event loop.
+    page = await asyncio.to_thread(request.app.state.services.metrics.render)
+    return Response(page, media_type="text/plain; version=0.0.4")
 
 
 @router.get("/v1/models", tags=["models"], summary="Every model with its noise levels, scales and licence")
