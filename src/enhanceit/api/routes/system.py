@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +25,7 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     tags=["system"],
-    summary="Readiness: models loaded and storage answering",
+    summary="Readiness: models loaded and storage answering (warnings: risks such as Redis without persistence)",
     responses={503: {"description": "not ready", "content": {"application/problem+json": {}}}},
 )
 async def readyz(request: Request) -> JSONResponse:
@@ -45,8 +46,13 @@ async def readyz(request: Request) -> JSONResponse:
     await asyncio.to_thread(probe, "jobs", services.store.check)
     await asyncio.to_thread(probe, "queue", services.queue.check)
     ready = all(v == "ok" for v in checks.values())
+    warnings: list[str] = []
+    if checks["jobs"] == "ok":
+        with contextlib.suppress(EnhanceItError):  # a store failing now is already a failed check
+            warnings = await asyncio.to_thread(services.store.warnings)
     return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
+        {"status": "ready" if ready else "not ready", "checks": checks, "warnings": warnings},
+        status_code=200 if ready else 503,
     )
 
 

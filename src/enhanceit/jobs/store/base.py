@@ -53,6 +53,10 @@ class JobStore(ABC):
     def check(self) -> None:
         """Readiness: raise when the store cannot answer."""
 
+    def warnings(self) -> list[str]:
+        """Readiness: what works now but risks jobs (e.g. a Redis without persistence); none by default."""
+        return []
+
     def close(self) -> None:
         """Release connections."""
 
