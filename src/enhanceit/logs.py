@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 job_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("job_id", default=None)
 
-QUIET = ("httpcore", "httpx", "botocore", "boto3", "urllib3", "s3transfer", "google", "uvicorn.access")
+#: Libraries whose INFO lines are noise (pyvips: "VIPS: threadpool completed" for every image).
+QUIET = ("httpcore", "httpx", "botocore", "boto3", "urllib3", "s3transfer", "google", "uvicorn.access", "pyvips")
 
 
 _base_factory = logging.getLogRecordFactory()

@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from starlette.datastructures import UploadFile
 
 from enhanceit.api import problems
@@ -44,6 +44,12 @@ class EnhanceRequest(EnhanceOptions):
 
     def options(self) -> EnhanceOptions:
         return EnhanceOptions(**self.model_dump(exclude={"image_url", "webhook_url"}))
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _jpg_is_jpeg(cls, value: object) -> object:
+        """The CLI takes ``jpg`` (from file names); the API takes it too, as ``jpeg``."""
+        return "jpeg" if isinstance(value, str) and value.lower() == "jpg" else value
 
 
 _MULTIPART_SCHEMA = {
@@ -189,7 +195,8 @@ async def wait_for(services: Any, job: Job, seconds: float) -> Job:
     finished = services.waiters.register(job.id)
     try:
         job = await _reread(services, job)  # it may have finished already
-        while not job.status.finished and (left := deadline - loop.time()) > 0:
+        stopping = services.stopping  # set on SIGTERM: answer 202 now rather than hold up the shutdown
+        while not job.status.finished and (left := deadline - loop.time()) > 0 and not stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(finished.wait(), timeout=min(0.05, left))
             job = await _reread(services, job)

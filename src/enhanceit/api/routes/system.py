@@ -86,6 +86,14 @@ async def files(key: str, request: Request, expires: str = "", sig: str = "") ->
         from enhanceit.errors import NotFound
 
         raise NotFound("the result has expired or never existed")
+    max_age = max(0, int((found.expires_at - datetime.now(UTC)).total_seconds()))
+    headers = {
+        "Cache-Control": f"private, max-age={max_age}",
+        "Content-Length": str(found.size),
+        "X-Content-Type-Options": "nosniff",
+    }
+    if request.method == "HEAD":  # what GET would send, without opening the object
+        return Response(media_type=found.content_type, headers=headers)
     stream = await asyncio.to_thread(storage.open, key)
 
     def chunks() -> Any:
@@ -93,10 +101,10 @@ async def files(key: str, request: Request, expires: str = "", sig: str = "") ->
             while block := stream.read(1 << 16):
                 yield block
 
-    max_age = max(0, int((found.expires_at - datetime.now(UTC)).total_seconds()))
-    headers = {
-        "Cache-Control": f"private, max-age={max_age}",
-        "Content-Length": str(found.size),
-        "X-Content-Type-Options": "nosniff",
-    }
     return StreamingResponse(chunks(), media_type=found.content_type, headers=headers)
+
+
+@router.head("/files/{key:path}", include_in_schema=False)
+async def files_head(key: str, request: Request, expires: str = "", sig: str = "") -> Response:
+    """HEAD: the same checks and headers as GET, no body (the object is never opened)."""
+    return await files(key, request, expires, sig)
