@@ -137,7 +137,12 @@ class QueueSettings(BaseModel):
     max_depth: int = Field(100, ge=1, description="queued jobs beyond this get 429 with Retry-After")
     worker_processes: int = Field(1, ge=1, description="processes 'enhanceit worker' starts")
     worker_threads: int = Field(1, ge=1, description="jobs each worker process runs at once")
-    max_retries: int = Field(3, ge=0, description="retries of a job that met a transient fault (storage, network)")
+    max_retries: int = Field(
+        3,
+        ge=0,
+        description="Dramatiq re-deliveries of a job whose run failed outright (the runner itself waits out "
+        "transient faults until the job's deadline)",
+    )
     heartbeat_timeout_ms: int = Field(10_000, ge=1000, description="a worker silent this long is presumed dead")
 
 
