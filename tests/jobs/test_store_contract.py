@@ -124,3 +124,26 @@ def test_requeue_and_claim_never_undo_a_finished_job(store: JobStore) -> None:
     store.transition(j.id, JobStatus.CANCELED)
     assert not store.requeue(j.id, lapsed_at=None)
     assert store.claim(j.id, "run-b", now() + timedelta(seconds=60)).status == JobStatus.CANCELED
+
+
+def test_a_locked_sqlite_database_is_a_transient_fault(tmp_path: Path) -> None:
+    """The runner waits out retryable errors; a raw sqlite3.OperationalError would crash the job instead."""
+    import sqlite3
+
+    from enhanceit.errors import StorageUnavailable
+
+    store = SqliteJobStore(tmp_path / "jobs.sqlite3")
+    j = store.insert(job())
+
+    class Locked:
+        def execute(self, *args: object) -> None:
+            raise sqlite3.OperationalError("database is locked")
+
+    real, store._db = store._db, Locked()  # type: ignore[assignment]
+    try:
+        for call in (lambda: store.get(j.id), lambda: store.update(j.id, progress=0.5), store.unfinished):
+            with pytest.raises(StorageUnavailable) as caught:
+                call()
+            assert caught.value.retryable
+    finally:
+        store._db = real
