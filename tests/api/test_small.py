@@ -76,7 +76,13 @@ def test_serve_uses_the_keep_alive(monkeypatch: pytest.MonkeyPatch) -> None:
 
     seen: dict[str, Any] = {}
     monkeypatch.setattr(serving.Server, "run", lambda self, *a, **k: seen.update(vars(self.config)))
-    assert main(["serve", "--port", "0"]) == 0
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        assert main(["serve", "--port", "0"]) == 0
+    finally:  # 'serve' configures logging for the process
+        root.handlers[:] = handlers
+        root.setLevel(level)
     assert seen["timeout_keep_alive"] == serving.KEEP_ALIVE_SECONDS
 
 
