@@ -97,3 +97,28 @@ def test_a_finished_job_is_never_touched() -> None:
     job = add(store, age=7200, status=JobStatus.SUCCEEDED)
     assert not Reaper(store, queue, SETTINGS).sweep()
     assert store.require(job.id).status == JobStatus.SUCCEEDED
+
+
+def test_a_job_recorded_but_not_sent_is_accepted_and_the_reaper_sends_it(tmp_path: Path) -> None:
+    """Redis went away between the record and the message: the client was told 503 for a job that existed."""
+    import time
+
+    from enhanceit.errors import StorageUnavailable
+    from enhanceit.jobs.runner import JobRunner
+    from enhanceit.jobs.service import JobService
+    from enhanceit.storage.memory import MemoryStorage
+    from tests.api.conftest import fake_engine, make_settings
+
+    class Unsendable(FakeQueue):
+        def submit(self, job_id: str) -> None:
+            raise StorageUnavailable("the queue (Redis) is unavailable: ConnectionError")
+
+    settings = make_settings(tmp_path)
+    store, queue, storage, engine = MemoryJobStore(), Unsendable(waiting=set()), MemoryStorage(), fake_engine()
+    service = JobService(settings, engine, storage, store, queue, JobRunner(settings, engine, storage, store))
+    job = service.submit(EnhanceOptions(), url="http://127.0.0.1:9/a.png")
+    assert store.require(job.id).status == JobStatus.QUEUED  # accepted, not refused
+    time.sleep(0.02)
+    sender = FakeQueue(waiting=set())
+    assert Reaper(store, sender, JobSettings(lease_seconds=0.01)).sweep().resent == [job.id]
+    assert sender.sent == [job.id]
