@@ -116,7 +116,9 @@ class JobSettings(BaseModel):
     max_queue: int = Field(16, ge=0, description="jobs waiting beyond that; more get 429 with Retry-After")
     sync_wait_seconds: float = Field(30.0, ge=0, description="how long POST /v1/enhance waits by default")
     max_wait_seconds: float = Field(300.0, ge=0, description="the longest 'Prefer: wait=N' honoured")
-    timeout_seconds: float = Field(600.0, gt=0, description="a job running longer fails")
+    timeout_seconds: float = Field(
+        600.0, gt=0, description="one try of a job running longer fails (waits between tries do not count)"
+    )
     keep_seconds: int = Field(7 * 86_400, ge=3600, description="job records are forgotten this long after creation")
     deadline_seconds: float = Field(
         3600.0, gt=0, description="an accepted job not finished this long after submission fails (waits included)"

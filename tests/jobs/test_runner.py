@@ -175,3 +175,32 @@ def test_a_finished_job_delivered_again_is_left_alone(tmp_path: Path, status: Jo
     store.transition(job_id, status)
     job = runner.run(job_id)
     assert job is not None and job.status == status and job.attempts == 0
+
+
+class DownFor(MemoryStorage):
+    """Publishing fails for ``seconds`` from the first try, like an object store that is down for a while."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.since: float | None = None
+        self.refused = 0
+
+    def put_file(self, key: str, path: Path, content_type: str, expires_at: datetime) -> StoredObject:
+        import time
+
+        if not key.startswith("uploads/"):
+            self.since = self.since if self.since is not None else time.monotonic()
+            if time.monotonic() - self.since < self.seconds:
+                self.refused += 1
+                raise StorageUnavailable("memory: down")
+        return super().put_file(key, path, content_type, expires_at)
+
+
+def test_an_outage_longer_than_the_time_limit_is_waited_out_until_the_deadline(tmp_path: Path) -> None:
+    """The time limit bounds running, not waiting: retries go on until the job's deadline."""
+    storage = DownFor(seconds=1.0)
+    runner, _, job_id = setup(tmp_path, storage, png_bytes(), timeout_seconds=0.3, deadline_seconds=60)
+    job = runner.run(job_id)
+    assert storage.refused > 1
+    assert job is not None and job.status == JobStatus.SUCCEEDED, job

@@ -206,12 +206,14 @@ class JobRunner:
         if job.status != JobStatus.RUNNING or job.lease_owner != owner:  # canceled, finished, or held elsewhere
             return job
         with LeaseKeeper(self.store, job_id, owner, jobs) as lease:
-            check = self._checker(job_id, until, lease)
+            # Between tries, and while a computed result waits for the store: cancel, lease and deadline only.
+            waiting = self._checker(job_id, until, lease, time_limit=False)
             faults: list[EnhanceItError] = []
 
             def attempt() -> tuple[JobStatus, dict[str, Any]]:
+                check = self._checker(job_id, until, lease)  # the time limit counts from each try's start
                 try:
-                    return self._run(job, check, until)
+                    return self._run(job, check, until, waiting)
                 except EnhanceItError as e:
                     if e.retryable:
                         faults.append(e)
@@ -219,11 +221,7 @@ class JobRunner:
 
             try:
                 status, fields = retrying(
-                    attempt,
-                    until=min(until, time.monotonic() + jobs.timeout_seconds),
-                    backoff=backoff,
-                    what="job",
-                    pause=lambda seconds: _pause(seconds, check),
+                    attempt, until=until, backoff=backoff, what="job", pause=lambda seconds: _pause(seconds, waiting)
                 )
             except LeaseLost:
                 return None
@@ -262,10 +260,11 @@ class JobRunner:
         except EnhanceItError as e:  # it expires anyway
             logger.warning("could not delete an upload: %s", e.detail)
 
-    def _checker(self, job_id: str, until: float, lease: LeaseKeeper) -> Callable[[], None]:
-        """Between steps and tiles: stop on cancel, on a lost lease, past the time limit or the deadline."""
+    def _checker(self, job_id: str, until: float, lease: LeaseKeeper, time_limit: bool = True) -> Callable[[], None]:
+        """Between steps and tiles: stop on cancel, on a lost lease, past the time limit (from now, when
+        ``time_limit``) or past the job's deadline."""
         jobs = self.settings.jobs
-        limit = min(until, time.monotonic() + jobs.timeout_seconds)
+        limit = min(until, time.monotonic() + jobs.timeout_seconds) if time_limit else until
         last = [0.0]
 
         def check() -> None:
@@ -290,7 +289,9 @@ class JobRunner:
 
         return check
 
-    def _run(self, job: Job, check: Callable[[], None], until: float) -> tuple[JobStatus, dict[str, Any]]:
+    def _run(
+        self, job: Job, check: Callable[[], None], until: float, waiting: Callable[[], None]
+    ) -> tuple[JobStatus, dict[str, Any]]:
         """One try: the status and fields to record. Transient faults propagate, for :func:`retrying`."""
         timings: dict[str, float] = {}
         with tempfile.TemporaryDirectory(prefix=JOB_PREFIX, dir=self.settings.tmp_dir) as scratch:
@@ -329,7 +330,7 @@ class JobRunner:
                 until=until,
                 backoff=Backoff.of(self.settings.jobs),
                 what="storing the result",
-                pause=lambda seconds: _pause(seconds, check),
+                pause=lambda seconds: _pause(seconds, waiting),
             )
             timings["upload"] = round(time.perf_counter() - started, 4)
             self.observer.phase("upload", timings["upload"])
