@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,7 @@ def test_sigterm_answers_waiting_requests_at_once_with_202_and_location(tmp_path
         waiting.start()
         while services.queue.running() == 0:
             assert waiting.is_alive()
+            time.sleep(0.01)
         server.server.handle_exit(signal.SIGTERM, None)
         waiting.join(60)
     (r,) = answers

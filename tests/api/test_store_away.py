@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -18,7 +19,7 @@ def test_a_waiting_request_outlives_a_job_store_outage(tmp_path: Path) -> None:
 
     def outage_once_running() -> None:
         while not any(j.status == JobStatus.RUNNING for j in store.unfinished()):
-            pass
+            time.sleep(0.01)
         store.away.set()
         threading.Timer(1.5, store.away.clear).start()
 
