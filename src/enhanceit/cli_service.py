@@ -56,18 +56,10 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     logs.configure(settings.log_format, settings.log_level)
     if args.command == "serve":
-        import uvicorn
-
         from enhanceit.api.app import create_app
+        from enhanceit.api.serving import serve
 
-        uvicorn.run(
-            create_app(settings),
-            host=args.host,
-            port=args.port,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=30,
-        )
+        serve(create_app(settings), args.host, args.port)
         return EXIT_OK
     if args.command == "worker":
         from enhanceit.jobs.worker import run_worker

@@ -81,20 +81,38 @@ def plan_jobs(inputs: list[Path], output: Path, recursive: bool, explicit_format
     pairs: list[tuple[Path, Path]] = []
     for item in inputs:
         if item.is_dir():
-            pairs += [(p, p.relative_to(item)) for p in _folder_inputs(item, recursive)]
+            # an output folder inside the input folder holds earlier results: never inputs
+            found = [p for p in _folder_inputs(item, recursive) if not p.resolve().is_relative_to(output.resolve())]
+            pairs += [(p, p.relative_to(item)) for p in found]
         else:
             pairs.append((item, Path(item.name)))
-    wanted: dict[Path, int] = {}
-    for _, rel in pairs:
-        wanted[rel.with_suffix(ext)] = wanted.get(rel.with_suffix(ext), 0) + 1
-    jobs: list[Job] = []
-    for src, rel in pairs:
+    names = _unique_names([rel for _, rel in pairs], ext)
+    return [Job(src, output / name, fmt) for (src, _), name in zip(pairs, names, strict=True)]
+
+
+def _unique_names(rels: list[Path], ext: str) -> list[Path]:
+    """An output name per input, no two alike even on a case-insensitive file system.
+
+    a.png and a.jpg both want a.png: the one already named so keeps it, the other becomes a.jpg.png; if
+    that is taken too (an input a.jpg.png), a.jpg-2.png, -3…"""
+    wanted: dict[str, int] = {}
+    for rel in rels:
+        key = str(rel.with_suffix(ext)).casefold()
+        wanted[key] = wanted.get(key, 0) + 1
+    used: set[str] = set()
+    names: list[Path] = [Path()] * len(rels)
+    # inputs that already carry the output's extension claim their own names first
+    for i in sorted(range(len(rels)), key=lambda i: rels[i].suffix.lower() != ext):
+        rel = rels[i]
         name = rel.with_suffix(ext)
-        # a.png and a.jpg both want a.png: the one already named so keeps it, the other becomes a.jpg.png
-        if wanted[name] > 1 and rel.suffix.lower() != ext:
+        if wanted[str(name).casefold()] > 1 and rel.suffix.lower() != ext:
             name = rel.with_name(rel.name + ext)
-        jobs.append(Job(src, output / name, fmt))
-    return jobs
+        stem, n = name.name[: -len(ext)], 2
+        while str(name).casefold() in used:
+            name, n = name.with_name(f"{stem}-{n}{ext}"), n + 1
+        used.add(str(name).casefold())
+        names[i] = name
+    return names
 
 
 def _options(args: argparse.Namespace, fmt: OutputFormat) -> EnhanceOptions:

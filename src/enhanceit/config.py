@@ -61,6 +61,9 @@ class LimitSettings(BaseModel):
         16_777_216, ge=1, description="largest WebP/AVIF output (their encoders hold the whole frame)"
     )
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, description="largest upload or download")
+    max_json_bytes: int = Field(
+        64 * 1024, ge=1024, description="largest JSON request body (parameters only: parsing costs ~20x its size)"
+    )
 
 
 class FetchSettings(BaseModel):
@@ -116,8 +119,19 @@ class JobSettings(BaseModel):
     max_queue: int = Field(16, ge=0, description="jobs waiting beyond that; more get 429 with Retry-After")
     sync_wait_seconds: float = Field(30.0, ge=0, description="how long POST /v1/enhance waits by default")
     max_wait_seconds: float = Field(300.0, ge=0, description="the longest 'Prefer: wait=N' honoured")
-    timeout_seconds: float = Field(600.0, gt=0, description="a job running longer fails")
+    timeout_seconds: float = Field(
+        600.0, gt=0, description="one try of a job running longer fails (waits between tries do not count)"
+    )
     keep_seconds: int = Field(7 * 86_400, ge=3600, description="job records are forgotten this long after creation")
+    deadline_seconds: float = Field(
+        3600.0, gt=0, description="an accepted job not finished this long after submission fails (waits included)"
+    )
+    lease_seconds: float = Field(
+        30.0, gt=0, description="a running job whose worker has not renewed its lease this long is run again"
+    )
+    reap_seconds: float = Field(10.0, gt=0, description="how often workers look for lapsed leases and lost jobs")
+    retry_min_seconds: float = Field(1.0, gt=0, description="first wait before retrying a transient fault")
+    retry_max_seconds: float = Field(30.0, gt=0, description="longest wait between retries of a transient fault")
 
 
 class QueueSettings(BaseModel):
@@ -128,7 +142,12 @@ class QueueSettings(BaseModel):
     max_depth: int = Field(100, ge=1, description="queued jobs beyond this get 429 with Retry-After")
     worker_processes: int = Field(1, ge=1, description="processes 'enhanceit worker' starts")
     worker_threads: int = Field(1, ge=1, description="jobs each worker process runs at once")
-    max_retries: int = Field(3, ge=0, description="retries of a job that met a transient fault (storage, network)")
+    max_retries: int = Field(
+        3,
+        ge=0,
+        description="Dramatiq re-deliveries of a job whose run failed outright (the runner itself waits out "
+        "transient faults until the job's deadline)",
+    )
     heartbeat_timeout_ms: int = Field(10_000, ge=1000, description="a worker silent this long is presumed dead")
 
 

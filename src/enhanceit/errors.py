@@ -26,6 +26,7 @@ that calls the foreign library, so nothing above that module ever sees them.
     ├── ModelIntegrityError            500  weight file missing or its sha256 differs
     ├── OutputError                    500  result could not be written
     ├── UpstreamError                  502  the image server answered badly
+    │   └── ResolverUnavailable        502  DNS said "try again" (retryable)
     ├── StorageUnavailable             503  the object store failed (retryable)
     └── UpstreamTimeout                504
 """
@@ -149,6 +150,14 @@ class UpstreamError(EnhanceItError):
     status_code = 502
     slug = "upstream-error"
     title = "The image server failed"
+
+
+class ResolverUnavailable(UpstreamError):
+    """The name server failed for now (EAI_AGAIN), unlike a name that does not exist: worth waiting out."""
+
+    slug = "resolver-unavailable"
+    title = "Name resolution failed for now"
+    retryable = True
 
 
 class StorageUnavailable(EnhanceItError):

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 job_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("job_id", default=None)
 
+#: Libraries whose INFO lines are noise. (pyvips is quieter still, set where it is set up: imaging/vips.py.)
 QUIET = ("httpcore", "httpx", "botocore", "boto3", "urllib3", "s3transfer", "google", "uvicorn.access")
 
 

@@ -20,7 +20,9 @@ class EnhanceOptions(BaseModel):
         max_length=64,
     )
     noise: int = Field(-1, ge=-1, le=3, description="noise reduction level; -1 = none")
-    scale: float | None = Field(None, gt=0, le=16, description="scale factor (default 2 unless width/height)")
+    scale: float | None = Field(
+        None, gt=0, le=16, allow_inf_nan=False, description="scale factor (default 2 unless width/height)"
+    )
     width: int | None = Field(None, ge=1, le=65535, description="output width; height keeps the aspect ratio")
     height: int | None = Field(None, ge=1, le=65535, description="output height; width keeps the aspect ratio")
     tta: Literal[0, 2, 4, 8] = Field(0, description="test-time augmentation level (0 = off)")

@@ -12,13 +12,15 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from enhanceit.api import serving
+
 
 class LiveServer:
     """The ASGI app served by uvicorn in a thread, on a free port."""
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
-        self.server = uvicorn.Server(
+        self.server = serving.Server(  # the service's own server class: its shutdown is part of what is tested
             uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False, lifespan="on")
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -128,3 +128,12 @@ def test_the_dev_credentials_are_marked_as_such() -> None:
     for credential in identity["credentials"]:
         assert all(value.startswith("dev-only-") for value in credential.values())
     assert "DEVELOPMENT ONLY" in Path(files.COMPOSE).read_text()
+
+
+def test_redis_keeps_an_append_only_file_on_a_named_volume() -> None:
+    redis = _services()["redis"]
+    command = redis["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--dir") + 1] == "/data"
+    (volume,) = [v for v in redis["volumes"] if v.endswith(":/data")]
+    assert volume.split(":")[0] in files.compose()["volumes"]

@@ -110,6 +110,9 @@ def test_every_workload_runs_non_root_without_privileges(name: str, pod: Doc) ->
         for mount in container.get("volumeMounts", []):
             assert mount["name"] in volumes, f"{name}: {mount['name']} is not a volume"
     for volume in volumes.values():
+        if "persistentVolumeClaim" in volume:  # only Redis keeps data: its append-only file
+            assert name.endswith("Deployment/redis") and volume["name"] == "data", f"{name}: {volume['name']}"
+            continue
         assert set(volume) == {"name", "emptyDir"}, f"{name}: only emptyDir scratch volumes"
         assert "sizeLimit" in volume["emptyDir"], f"{name}: an unbounded emptyDir can fill the node's disk"
 
@@ -347,3 +350,18 @@ def test_yaml_documents_need_no_custom_tags() -> None:
     for path in [*files.K8S.glob("*.yaml"), *files.KNATIVE.glob("*.yaml"), files.COMPOSE]:
         with path.open() as f:
             assert list(yaml.safe_load_all(f)), path
+
+
+def test_redis_keeps_an_append_only_file_on_a_persistent_volume() -> None:
+    """Defect 6: without persistence a Redis restart lost every job record (33 accepted jobs became 404)."""
+    redis = files.k8s_object("Deployment", "redis")
+    pod = redis["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    args = container["args"]
+    assert args[args.index("--appendonly") + 1] == "yes"
+    assert args[args.index("--dir") + 1] == "/data"
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == "/data"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    claim = files.k8s_object("PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert redis["spec"]["strategy"]["type"] == "Recreate"  # the old pod lets go of the volume first

@@ -7,6 +7,7 @@ the local storage folder (results) and the Redis server (jobs and the queue).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import signal
 import subprocess
@@ -56,19 +57,23 @@ class Workers:
             "ENHANCEIT_QUEUE_HEARTBEAT_TIMEOUT_MS": str(settings.queue.heartbeat_timeout_ms),
             "ENHANCEIT_LOG_FORMAT": "text",
             "ENHANCEIT_ENGINE_THREADS": "1",
+            **{f"ENHANCEIT_JOBS_{k.upper()}": str(v) for k, v in settings.jobs.model_dump().items()},
         }
+        self.log: Path | None = None
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(self, count: int = 1) -> list[subprocess.Popen[bytes]]:
-        new = [
-            subprocess.Popen(
-                [sys.executable, "-m", "enhanceit.cli", "worker"],
-                env=self.env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            for _ in range(count)
-        ]
+        with contextlib.ExitStack() as stack:
+            err = stack.enter_context(self.log.open("ab")) if self.log else subprocess.DEVNULL
+            new = [
+                subprocess.Popen(
+                    [sys.executable, "-m", "enhanceit.cli", "worker"],
+                    env=self.env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                )
+                for _ in range(count)
+            ]
         self.procs += new
         return new
 

@@ -1,9 +1,13 @@
-"""The job runner's outcomes: success, bad input, transient faults (retried or recorded), cancel, reuse."""
+"""The job runner's outcomes: success, bad input, transient faults waited out until the deadline, cancel,
+a job store that is away when the job ends, a lost lease."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import pytest
 
@@ -17,24 +21,59 @@ from enhanceit.storage.base import StoredObject
 from enhanceit.storage.memory import MemoryStorage
 from tests.api.conftest import fake_engine, make_settings, png_bytes
 
+#: Short waits so that retries happen within a test's second.
+FAST = {"retry_min_seconds": 0.01, "retry_max_seconds": 0.05, "lease_seconds": 0.3}
+
 
 class FlakyStorage(MemoryStorage):
-    """Publishing fails ``failures`` times, like a store that is briefly down."""
+    """Publishing fails ``failures`` times, like a store that is briefly down; counts the tries."""
 
     def __init__(self, failures: int) -> None:
         super().__init__()
         self.failures = failures
+        self.puts = 0
+        self.opens = 0
 
     def put_file(self, key: str, path: Path, content_type: str, expires_at: datetime) -> StoredObject:
-        if self.failures and not key.startswith("uploads/"):
-            self.failures -= 1
-            raise StorageUnavailable("memory: down for a moment")
+        if not key.startswith("uploads/"):
+            self.puts += 1
+            if self.failures:
+                self.failures -= 1
+                raise StorageUnavailable("memory: down for a moment")
         return super().put_file(key, path, content_type, expires_at)
 
+    def open(self, key: str) -> BinaryIO:
+        self.opens += 1
+        return super().open(key)
 
-def setup(tmp_path: Path, storage: MemoryStorage, body: bytes) -> tuple[JobRunner, MemoryJobStore, str]:
-    store = MemoryJobStore()
-    runner = JobRunner(make_settings(tmp_path), fake_engine(), storage, store)
+
+class AwayStore(MemoryJobStore):
+    """A job store that can be switched off, like Redis stopped: every call raises while ``away``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.away = threading.Event()
+        self.refused = 0
+
+    def _gate(self) -> None:
+        if self.away.is_set():
+            self.refused += 1
+            raise StorageUnavailable("job store (Redis): ConnectionError")
+
+    def get(self, job_id: str) -> Job | None:
+        self._gate()
+        return super().get(job_id)
+
+    def _replace(self, job_id: str, change: Callable[[Job], Job]) -> Job:
+        self._gate()
+        return super()._replace(job_id, change)
+
+
+def setup(
+    tmp_path: Path, storage: MemoryStorage, body: bytes, store: MemoryJobStore | None = None, **jobs: Any
+) -> tuple[JobRunner, MemoryJobStore, str]:
+    store = store if store is not None else MemoryJobStore()
+    runner = JobRunner(make_settings(tmp_path, jobs={**FAST, **jobs}), fake_engine(), storage, store)
     upload = tmp_path / "upload"
     upload.write_bytes(body)
     storage.put_file("uploads/x", upload, "application/octet-stream", now().replace(year=now().year + 1))
@@ -42,63 +81,126 @@ def setup(tmp_path: Path, storage: MemoryStorage, body: bytes) -> tuple[JobRunne
     return runner, store, job.id
 
 
-def test_a_transient_fault_is_handed_back_for_a_retry_then_recorded(tmp_path: Path) -> None:
-    runner, store, job_id = setup(tmp_path, FlakyStorage(failures=2), png_bytes())
-    with pytest.raises(StorageUnavailable):
-        runner.run(job_id, reraise_retryable=True)
-    job = store.require(job_id)
-    assert job.status == JobStatus.QUEUED and job.error is not None and job.error.type == "storage-unavailable"
-    failed = runner.run(job_id, reraise_retryable=False)  # the queue's last attempt
-    assert failed.status == JobStatus.FAILED and failed.error.type == "storage-unavailable"  # type: ignore[union-attr]
+def test_a_transient_fault_is_waited_out_without_computing_again(tmp_path: Path) -> None:
+    storage = FlakyStorage(failures=5)
+    runner, _, job_id = setup(tmp_path, storage, png_bytes())
+    job = runner.run(job_id)
+    assert job is not None and job.status == JobStatus.SUCCEEDED and job.error is None
+    assert storage.puts == 6 and storage.opens == 1 and job.attempts == 1  # the input was read once
+    assert runner.run(job_id) == job  # delivered again: nothing happens
 
 
-def test_a_retry_that_succeeds_clears_the_error(tmp_path: Path) -> None:
-    runner, _, job_id = setup(tmp_path, FlakyStorage(failures=1), png_bytes())
-    with pytest.raises(StorageUnavailable):
-        runner.run(job_id, reraise_retryable=True)
-    job = runner.run(job_id, reraise_retryable=True)
-    assert job.status == JobStatus.SUCCEEDED and job.error is None and job.attempts == 2
-    assert runner.run(job_id).status == JobStatus.SUCCEEDED  # delivered again: nothing happens
+def test_a_fault_outlasting_the_deadline_fails_the_job_with_its_reason(tmp_path: Path) -> None:
+    storage = FlakyStorage(failures=10**9)
+    runner, _, job_id = setup(tmp_path, storage, png_bytes(), deadline_seconds=0.5)
+    job = runner.run(job_id)
+    assert job is not None and job.status == JobStatus.FAILED
+    assert job.error is not None and job.error.type == "storage-unavailable"
+    assert storage.puts > 1  # it was retried before giving up
 
 
 def test_bad_input_is_never_retried(tmp_path: Path) -> None:
-    runner, _, job_id = setup(tmp_path, FlakyStorage(failures=0), png_bytes()[:200])
-    job = runner.run(job_id, reraise_retryable=True)  # no exception: nothing to retry
-    assert job.status == JobStatus.FAILED and job.error is not None and job.error.status == 422
+    storage = FlakyStorage(failures=0)
+    runner, _, job_id = setup(tmp_path, storage, png_bytes()[:200])
+    job = runner.run(job_id)
+    assert job is not None and job.status == JobStatus.FAILED and job.error is not None and job.error.status == 422
+    assert storage.opens == 1
 
 
-def test_a_canceled_job_is_not_requeued_by_a_late_fault(tmp_path: Path) -> None:
-    storage = FlakyStorage(failures=1)
+def test_a_cancel_during_a_fault_ends_the_job_canceled(tmp_path: Path) -> None:
+    storage = FlakyStorage(failures=10**9)
+    runner, store, job_id = setup(tmp_path, storage, png_bytes(), retry_min_seconds=0.3, retry_max_seconds=0.3)
+    original = storage.put_file
+
+    def cancel_then_fail(*args: Any, **kwargs: Any) -> StoredObject:
+        store.request_cancel(job_id)
+        return original(*args, **kwargs)
+
+    storage.put_file = cancel_then_fail  # type: ignore[method-assign]
+    job = runner.run(job_id)
+    assert job is not None and job.status == JobStatus.CANCELED and job.cancel_requested
+
+
+def test_a_job_store_away_when_the_job_ends_is_waited_for(tmp_path: Path) -> None:
+    """Defect 1: the end could not be recorded while Redis was away, and the job stayed running forever."""
+    store = AwayStore()
+    storage = FlakyStorage(failures=0)
+    runner, _, job_id = setup(tmp_path, storage, png_bytes(), store=store)
+    original = storage.put_file
+
+    def outage_during_upload(*args: Any, **kwargs: Any) -> StoredObject:
+        store.away.set()  # Redis goes away while the result is stored
+        threading.Timer(0.5, store.away.clear).start()  # and comes back
+        return original(*args, **kwargs)
+
+    storage.put_file = outage_during_upload  # type: ignore[method-assign]
+    job = runner.run(job_id)
+    assert store.refused > 0  # the outage was met
+    assert job is not None and job.status == JobStatus.SUCCEEDED
+    assert store.require(job_id).status == JobStatus.SUCCEEDED and store.require(job_id).result is not None
+
+
+def test_a_run_that_lost_its_lease_stops_and_leaves_the_job_to_its_new_owner(tmp_path: Path) -> None:
+    storage = FlakyStorage(failures=10**9)  # keeps the run busy retrying
     runner, store, job_id = setup(tmp_path, storage, png_bytes())
     original = storage.put_file
 
-    def cancel_then_fail(*args: object, **kwargs: object) -> StoredObject:
-        store.request_cancel(job_id)
-        return original(*args, **kwargs)  # type: ignore[arg-type]
+    def taken_over(*args: Any, **kwargs: Any) -> StoredObject:
+        held = store.require(job_id)
+        if held.lease_owner != "another-run":  # a reaper re-queued it and another worker claimed it
+            store.requeue(job_id, lapsed_at=None)
+            store.claim(job_id, "another-run", now().replace(year=now().year + 1))
+        return original(*args, **kwargs)
 
-    storage.put_file = cancel_then_fail  # type: ignore[method-assign]
-    with pytest.raises(StorageUnavailable):
-        runner.run(job_id, reraise_retryable=True)
-    requeued = store.require(job_id)
-    assert requeued.status == JobStatus.QUEUED and requeued.cancel_requested  # the cancel is not lost
-    assert runner.run(job_id).status == JobStatus.CANCELED
+    storage.put_file = taken_over  # type: ignore[method-assign]
+    assert runner.run(job_id) is None
+    job = store.require(job_id)
+    assert job.status == JobStatus.RUNNING and job.lease_owner == "another-run" and job.error is None
 
 
-def test_the_worker_actor_reraises_only_before_the_last_retry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[bool] = []
+def test_the_worker_actor_runs_the_job(tmp_path: Path) -> None:
+    calls: list[str] = []
 
     class Runner:
-        def run(self, job_id: str, *, reraise_retryable: bool) -> None:
-            calls.append(reraise_retryable)
+        def run(self, job_id: str) -> None:
+            calls.append(job_id)
 
-    class Message:
-        def __init__(self, retries: int) -> None:
-            self.options = {"retries": retries}
+    _job_actor(Runner())("job_x")
+    assert calls == ["job_x"]
 
-    from dramatiq.middleware import CurrentMessage
 
-    actor = _job_actor(Runner(), max_retries=3)
-    for retries in (0, 2, 3):
-        monkeypatch.setattr(CurrentMessage, "get_current_message", staticmethod(lambda r=retries: Message(r)))
-        actor("job_x")
-    assert calls == [True, True, False]
+@pytest.mark.parametrize("status", [JobStatus.SUCCEEDED, JobStatus.CANCELED])
+def test_a_finished_job_delivered_again_is_left_alone(tmp_path: Path, status: JobStatus) -> None:
+    runner, store, job_id = setup(tmp_path, FlakyStorage(failures=0), png_bytes())
+    store.transition(job_id, status)
+    job = runner.run(job_id)
+    assert job is not None and job.status == status and job.attempts == 0
+
+
+class DownFor(MemoryStorage):
+    """Publishing fails for ``seconds`` from the first try, like an object store that is down for a while."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self.since: float | None = None
+        self.refused = 0
+
+    def put_file(self, key: str, path: Path, content_type: str, expires_at: datetime) -> StoredObject:
+        import time
+
+        if not key.startswith("uploads/"):
+            self.since = self.since if self.since is not None else time.monotonic()
+            if time.monotonic() - self.since < self.seconds:
+                self.refused += 1
+                raise StorageUnavailable("memory: down")
+        return super().put_file(key, path, content_type, expires_at)
+
+
+def test_an_outage_longer_than_the_time_limit_is_waited_out_until_the_deadline(tmp_path: Path) -> None:
+    """The time limit bounds running, not waiting: retries go on until the job's deadline."""
+    storage = DownFor(seconds=1.0)
+    runner, _, job_id = setup(tmp_path, storage, png_bytes(), timeout_seconds=0.3, deadline_seconds=60)
+    job = runner.run(job_id)
+    assert storage.refused > 1
+    assert job is not None and job.status == JobStatus.SUCCEEDED, job

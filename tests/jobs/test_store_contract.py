@@ -94,3 +94,56 @@ def test_concurrent_updates_lose_nothing(store: JobStore) -> None:
     for t in threads:
         t.join()
     assert len(store.require(j.id).timings) == 40
+
+
+def test_a_live_lease_is_held_by_one_run_only(store: JobStore) -> None:
+    j = store.insert(job())
+    first = store.claim(j.id, "run-a", now() + timedelta(seconds=60))
+    assert first.status == JobStatus.RUNNING and first.lease_owner == "run-a" and first.attempts == 1
+    second = store.claim(j.id, "run-b", now() + timedelta(seconds=60))  # a duplicate message
+    assert second.lease_owner == "run-a" and second.attempts == 1
+    assert store.renew(j.id, "run-a", now() + timedelta(seconds=60))
+    assert not store.renew(j.id, "run-b", now() + timedelta(seconds=60))
+    assert not store.requeue(j.id, lapsed_at=now())  # the lease is live
+
+
+def test_a_lapsed_lease_can_be_requeued_once_and_taken_over(store: JobStore) -> None:
+    j = store.insert(job())
+    store.claim(j.id, "run-a", now() - timedelta(seconds=1))  # its worker stopped renewing
+    assert store.requeue(j.id, lapsed_at=now())
+    assert not store.requeue(j.id, lapsed_at=now())  # a second reaper finds it queued already
+    taken = store.claim(j.id, "run-b", now() + timedelta(seconds=60))
+    assert taken.lease_owner == "run-b" and taken.attempts == 2
+    assert not store.renew(j.id, "run-a", now() + timedelta(seconds=60))  # the old run learns it lost it
+
+
+def test_requeue_and_claim_never_undo_a_finished_job(store: JobStore) -> None:
+    j = store.insert(job())
+    store.claim(j.id, "run-a", now() - timedelta(seconds=1))
+    store.request_cancel(j.id)
+    store.transition(j.id, JobStatus.CANCELED)
+    assert not store.requeue(j.id, lapsed_at=None)
+    assert store.claim(j.id, "run-b", now() + timedelta(seconds=60)).status == JobStatus.CANCELED
+
+
+def test_a_locked_sqlite_database_is_a_transient_fault(tmp_path: Path) -> None:
+    """The runner waits out retryable errors; a raw sqlite3.OperationalError would crash the job instead."""
+    import sqlite3
+
+    from enhanceit.errors import StorageUnavailable
+
+    store = SqliteJobStore(tmp_path / "jobs.sqlite3")
+    j = store.insert(job())
+
+    class Locked:
+        def execute(self, *args: object) -> None:
+            raise sqlite3.OperationalError("database is locked")
+
+    real, store._db = store._db, Locked()  # type: ignore[assignment]
+    try:
+        for call in (lambda: store.get(j.id), lambda: store.update(j.id, progress=0.5), store.unfinished):
+            with pytest.raises(StorageUnavailable) as caught:
+                call()
+            assert caught.value.retryable
+    finally:
+        store._db = real

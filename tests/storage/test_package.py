@@ -96,3 +96,11 @@ def test_error_descriptions_drop_urls() -> None:
     error = RuntimeError("PUT https://storage.example/upload?upload_id=SECRET failed: 503")
     assert describe(error) == "RuntimeError: PUT <url> failed: 503"
     assert describe(ValueError()) == "ValueError"
+
+
+def test_error_messages_carry_no_server_path() -> None:
+    """Defect 8: a 503's detail showed '/…/data/results/uploads/.job_….tmp' to the client."""
+    error = OSError(30, "Read-only file system", "/srv/enhanceit/data/results/uploads/.job_x.tmp")
+    assert describe(error) == "OSError: Read-only file system"
+    foreign = RuntimeError("cannot open /var/lib/enhanceit/results/ab/cd.png for writing")
+    assert describe(foreign) == "RuntimeError: cannot open <path> for writing"

@@ -26,10 +26,12 @@ from enhanceit.api.metrics import Metrics
 from enhanceit.api.middleware import RequestContext
 from enhanceit.config import Settings, get_settings
 from enhanceit.engine.runtime import Engine, EngineConfig
-from enhanceit.jobs.model import now
+from enhanceit.jobs.model import JobStatus, now
 from enhanceit.jobs.queue.base import JobQueue
 from enhanceit.jobs.queue.inprocess import InProcessQueue
+from enhanceit.jobs.reaper import Reaper
 from enhanceit.jobs.runner import JobRunner, Observers
+from enhanceit.jobs.scratch import remove_stale_scratch
 from enhanceit.jobs.service import JobService, render
 from enhanceit.jobs.store.base import JobStore
 from enhanceit.jobs.waiters import Waiters
@@ -148,6 +150,19 @@ def _housekeeping(services: Services) -> None:
             logger.exception("housekeeping failed")
 
 
+def _resume(services: Services, queue: InProcessQueue) -> None:
+    """The embedded mode at start: jobs past their deadline fail, every other unfinished one runs again
+    (one that was running when the process died is put back in line first: no other process holds it)."""
+    for job in services.store.unfinished():
+        if job.status == JobStatus.RUNNING:
+            services.store.requeue(job.id, lapsed_at=None)
+    Reaper(services.store, queue, services.settings.jobs).sweep()  # fails those past their deadline
+    waiting = [j.id for j in services.store.unfinished()]
+    if waiting:
+        logger.info("resuming %d unfinished jobs", len(waiting))
+        queue.resume(waiting)
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     settings = settings or (services.settings if services else get_settings())
     services = services or build_services(settings)
@@ -159,10 +174,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             services.storage.init()  # the results folder; cloud buckets are made by 'enhanceit storage init'
         services.queue.start()
         if services.embedded_queue and isinstance(services.queue, InProcessQueue):
-            waiting = [j.id for j in services.store.unfinished()]
-            if waiting:
-                logger.info("resuming %d unfinished jobs", len(waiting))
-                services.queue.resume(waiting)
+            remove_stale_scratch(services.settings.tmp_dir)  # only this process runs jobs here
+            _resume(services, services.queue)
+        else:  # workers elsewhere: a reaper here too, first pass at start (off the start path: Redis may be away)
+            Reaper(services.store, services.queue, settings.jobs, notify=services.webhooks.notify).start(
+                services.stopping
+            )
         threading.Thread(target=_preload, args=(services,), daemon=True, name="enhanceit-preload").start()
         threading.Thread(target=_housekeeping, args=(services,), daemon=True, name="enhanceit-sweeper").start()
         logger.info("service started in %.2f s", time.monotonic() - started)

@@ -1,7 +1,14 @@
-"""Prometheus metrics of one app instance (its own registry, so tests can build many apps)."""
+"""Prometheus metrics of one app instance (its own registry, so tests can build many apps).
+
+The queue figures come from the queue itself (Redis in the distributed mode). When it cannot answer, the
+page still renders — monitoring must not go blind exactly when Redis is down — with those figures as NaN and
+``enhanceit_queue_available`` 0.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -9,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from enhanceit.jobs.model import Job
 from enhanceit.jobs.runner import Observer
 
+logger = logging.getLogger(__name__)
 PHASE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
 
 
@@ -38,10 +46,14 @@ class Metrics(Observer):
         )
         self.queued = Gauge("enhanceit_jobs_queued", "Jobs waiting", registry=self.registry)
         self.running = Gauge("enhanceit_jobs_running", "Jobs running", registry=self.registry)
+        self.queue_available = Gauge(
+            "enhanceit_queue_available", "1 when the queue answered for this page, 0 when not", registry=self.registry
+        )
 
     def watch_queue(self, depth: Callable[[], int], running: Callable[[], int]) -> None:
-        self.queued.set_function(lambda: float(depth()))
-        self.running.set_function(lambda: float(running()))
+        self.queued.set_function(lambda: _or_nan(depth))
+        self.running.set_function(lambda: _or_nan(running))
+        self.queue_available.set_function(lambda: 0.0 if math.isnan(_or_nan(depth)) else 1.0)
 
     def phase(self, name: str, seconds: float) -> None:
         self.phase_seconds.labels(name).observe(seconds)
@@ -54,3 +66,12 @@ class Metrics(Observer):
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _or_nan(read: Callable[[], int]) -> float:
+    """A figure, or NaN ("unknown" to Prometheus) when its source fails."""
+    try:
+        return float(read())
+    except Exception as e:  # the queue's errors are ours (StorageUnavailable), but no figure may break the page
+        logger.debug("a metric could not be read: %s", e)
+        return math.nan

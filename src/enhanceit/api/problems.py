@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from enhanceit import logs
+from enhanceit.api.serving import MAX_RETRY_AFTER
 from enhanceit.errors import Busy, EnhanceItError, Unauthorized
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,8 @@ def problem(status: int, title: str, detail: str, slug: str, **extra: Any) -> JS
 def from_error(error: EnhanceItError, **extra: Any) -> JSONResponse:
     response = problem(error.status_code, error.title, error.detail, error.slug, **extra)
     if isinstance(error, Busy):
-        response.headers["Retry-After"] = str(error.retry_after)
+        # capped below the keep-alive, so a client coming back on the same connection finds it open
+        response.headers["Retry-After"] = str(max(1, min(error.retry_after, MAX_RETRY_AFTER)))
     if isinstance(error, Unauthorized):
         response.headers["WWW-Authenticate"] = 'Bearer realm="enhanceit"'
     return response

@@ -89,6 +89,9 @@ class Job(BaseModel):
     cancel_requested: bool = False
     #: Who submitted it (a hash of the API key), for idempotency keys and rate limits.
     owner: str = "anonymous"
+    #: The run that holds the job while it is running, and until when without renewal (see jobs.lease).
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
 
     def public(self, result_url: str | None) -> dict[str, Any]:
         """The job as the API shows it (no storage keys, no owner, no webhook URL)."""

@@ -3,9 +3,13 @@
     get input (download the URL, or read the upload) -> same request seen before? reuse its result
       -> enhance (probe, limits, decode, tiles, encode) -> store the result -> record it -> webhook
 
-Every failure ends the job as ``failed`` with its reason, never the worker; only transient faults
-(storage, as marked ``retryable``) are re-raised for a queue that retries. ``check`` runs between tiles
-and stops the job on cancel or when it outlives its time limit.
+Every failure ends the job as ``failed`` with its reason, never the worker. Transient faults (errors
+marked ``retryable``: the object store, Redis, DNS) are waited out with backoff until the job's deadline
+(:mod:`enhanceit.jobs.retry`), so an outage delays jobs instead of failing them; bad input fails at once.
+While it runs, the job is held by a lease a thread renews (:mod:`enhanceit.jobs.lease`): a worker that dies
+or loses Redis for longer than the lease lets a reaper give the job to another. Recording the end waits for
+a store that is away, so work done during an outage is recorded once it is back. ``check`` runs between
+tiles and stops the job on cancel, on a lost lease, or when it outlives its time limit or deadline.
 """
 
 from __future__ import annotations
@@ -18,16 +22,20 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import urlsplit
 
 from enhanceit import __version__, logs
-from enhanceit.config import Settings
+from enhanceit.config import JobSettings, Settings
 from enhanceit.engine.runtime import Engine
 from enhanceit.errors import Canceled, EnhanceItError
 from enhanceit.imaging.formats import EXTENSIONS, MEDIA_TYPES
+from enhanceit.jobs.lease import LeaseKeeper, deadline_of, lease_end, new_owner
 from enhanceit.jobs.model import Job, JobError, JobResult, JobStatus, now
+from enhanceit.jobs.retry import Backoff, retrying
+from enhanceit.jobs.scratch import JOB_PREFIX
 from enhanceit.jobs.store.base import JobStore
 from enhanceit.options import EnhanceOptions
 from enhanceit.pipeline.fetch import fetch_image
@@ -46,6 +54,33 @@ class JobTimeout(EnhanceItError):
     status_code = 503
     slug = "job-timeout"
     title = "The job took too long"
+
+
+class LeaseLost(EnhanceItError):
+    """The run no longer holds the job (re-queued after its lease lapsed, or ended elsewhere): stop quietly."""
+
+    slug = "lease-lost"
+    title = "Another run holds the job"
+
+
+def past_deadline(settings: JobSettings) -> JobTimeout:
+    return JobTimeout(f"the job did not finish within its deadline of {settings.deadline_seconds:g} s")
+
+
+def _monotonic_in(seconds: float) -> float:
+    return time.monotonic() + seconds
+
+
+def _monotonic_until(when: datetime) -> float:
+    return time.monotonic() + (when - now()).total_seconds()
+
+
+def _pause(seconds: float, check: Callable[[], None]) -> None:
+    """Sleep between retries, still stopping at once on cancel, a lost lease or the deadline."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        check()
+        time.sleep(min(0.2, left))
 
 
 class Observer:
@@ -116,7 +151,12 @@ class _Progress:
         if done < total and t - self.last < self.interval:
             return
         self.last = t
-        self.store.update(self.job_id, progress=min(0.99, done / max(1, total)))
+        try:
+            self.store.update(self.job_id, progress=min(0.99, done / max(1, total)))
+        except EnhanceItError as e:  # progress is informative: a store that is away must not stop the job
+            if not e.retryable:
+                raise
+            logger.warning("could not record progress: %s", e.detail)
 
 
 class JobRunner:
@@ -136,38 +176,77 @@ class JobRunner:
         self.notify = notify
         self.observer = observer or Observer()
 
-    def run(self, job_id: str, *, reraise_retryable: bool = False) -> Job:
-        """Run a queued job to its end; returns the final record."""
+    def run(self, job_id: str) -> Job | None:
+        """Run a queued job to its end; returns the final record (None when there is no such job)."""
         token = logs.job_id.set(job_id)
         try:
-            return self._run_logged(job_id, reraise_retryable)
+            return self._run_logged(job_id)
         finally:
             logs.job_id.reset(token)
 
-    def _run_logged(self, job_id: str, reraise_retryable: bool) -> Job:
-        job = self.store.require(job_id)
-        if job.status.finished:  # delivered again after it ended: nothing to do
-            return job
-        job = self.store.transition(
-            job_id, JobStatus.RUNNING, started_at=now(), attempts=job.attempts + 1, progress=0.0, error=None
+    def _run_logged(self, job_id: str) -> Job | None:
+        jobs = self.settings.jobs
+        backoff = Backoff.of(jobs)
+        # Reading and claiming wait for a store that is away (the queue's message is held meanwhile).
+        found = retrying(
+            lambda: self.store.get(job_id), until=_monotonic_in(jobs.deadline_seconds), backoff=backoff, what="read"
         )
-        if job.status != JobStatus.RUNNING:  # canceled meanwhile
+        if found is None:  # forgotten, or lost with a Redis that had no persistence
+            logger.warning("no record of the job: nothing to run")
+            return None
+        if found.status.finished:  # delivered again after it ended: nothing to do
+            return found
+        until = _monotonic_until(deadline_of(found, jobs))
+        if until <= time.monotonic():
+            return self._finish(found, JobStatus.FAILED, {"error": JobError.of(past_deadline(jobs))}, until)
+        owner = new_owner()
+        job = retrying(
+            lambda: self.store.claim(job_id, owner, lease_end(jobs)), until=until, backoff=backoff, what="claim"
+        )
+        if job.status != JobStatus.RUNNING or job.lease_owner != owner:  # canceled, finished, or held elsewhere
             return job
-        try:
-            job = self._run(job)
-        except Canceled:
-            job = self.store.transition(job_id, JobStatus.CANCELED)
-        except EnhanceItError as e:
-            if e.retryable and reraise_retryable:  # back in line for the queue's retry (unless canceled)
-                self.store.transition(job_id, JobStatus.QUEUED, error=JobError.of(e))
-                raise
-            logger.warning("job failed: %s", e.slug)
-            job = self.store.transition(job_id, JobStatus.FAILED, error=JobError.of(e))
-        except Exception:
-            logger.exception("job crashed")
-            job = self.store.transition(
-                job_id, JobStatus.FAILED, error=JobError(type="internal-error", message="internal error", status=500)
-            )
+        with LeaseKeeper(self.store, job_id, owner, jobs) as lease:
+            # Between tries, and while a computed result waits for the store: cancel, lease and deadline only.
+            waiting = self._checker(job_id, until, lease, time_limit=False)
+            faults: list[EnhanceItError] = []
+
+            def attempt() -> tuple[JobStatus, dict[str, Any]]:
+                check = self._checker(job_id, until, lease)  # the time limit counts from each try's start
+                try:
+                    return self._run(job, check, until, waiting)
+                except EnhanceItError as e:
+                    if e.retryable:
+                        faults.append(e)
+                    raise
+
+            try:
+                status, fields = retrying(
+                    attempt, until=until, backoff=backoff, what="job", pause=lambda seconds: _pause(seconds, waiting)
+                )
+            except LeaseLost:
+                return None
+            except Canceled:
+                status, fields = JobStatus.CANCELED, {}
+            except EnhanceItError as e:
+                if isinstance(e, JobTimeout) and faults:  # the deadline ended a wait: the fault is the reason
+                    e = faults[-1]
+                logger.warning("job failed: %s", e.slug)
+                status, fields = JobStatus.FAILED, {"error": JobError.of(e)}
+            except Exception:
+                logger.exception("job crashed")
+                status = JobStatus.FAILED
+                fields = {"error": JobError(type="internal-error", message="internal error", status=500)}
+        return self._finish(job, status, fields, until)
+
+    def _finish(self, job: Job, status: JobStatus, fields: dict[str, Any], until: float) -> Job:
+        """Record the end, waiting for a store that is away until the job's deadline (the work is done and
+        its result stored: losing the record would lose it); then tell the observers and the webhook."""
+        job = retrying(
+            lambda: self.store.transition(job.id, status, **fields),
+            until=until,
+            backoff=Backoff.of(self.settings.jobs),
+            what="recording the job's end",
+        )
         if job.status.finished and job.source.upload_key:
             self._forget_upload(job.source.upload_key)
         self.observer.finished(job)
@@ -181,27 +260,41 @@ class JobRunner:
         except EnhanceItError as e:  # it expires anyway
             logger.warning("could not delete an upload: %s", e.detail)
 
-    def _checker(self, job_id: str) -> Callable[[], None]:
-        deadline = time.monotonic() + self.settings.jobs.timeout_seconds
+    def _checker(self, job_id: str, until: float, lease: LeaseKeeper, time_limit: bool = True) -> Callable[[], None]:
+        """Between steps and tiles: stop on cancel, on a lost lease, past the time limit (from now, when
+        ``time_limit``) or past the job's deadline."""
+        jobs = self.settings.jobs
+        limit = min(until, time.monotonic() + jobs.timeout_seconds) if time_limit else until
         last = [0.0]
 
         def check() -> None:
             t = time.monotonic()
-            if t > deadline:
-                raise JobTimeout(f"the job ran longer than {self.settings.jobs.timeout_seconds:g} s")
+            if lease.lost.is_set():
+                raise LeaseLost("another run holds the job now")
+            if t > limit:
+                if limit == until:
+                    raise past_deadline(jobs)
+                raise JobTimeout(f"the job ran longer than {jobs.timeout_seconds:g} s")
             if t - last[0] < 0.2:
                 return
             last[0] = t
-            job = self.store.get(job_id)
+            try:
+                job = self.store.get(job_id)
+            except EnhanceItError as e:
+                if not e.retryable:
+                    raise
+                return  # the store is away: go on; a cancel is seen once it is back
             if job is None or job.cancel_requested:
                 raise Canceled("canceled on request")
 
         return check
 
-    def _run(self, job: Job) -> Job:
+    def _run(
+        self, job: Job, check: Callable[[], None], until: float, waiting: Callable[[], None]
+    ) -> tuple[JobStatus, dict[str, Any]]:
+        """One try: the status and fields to record. Transient faults propagate, for :func:`retrying`."""
         timings: dict[str, float] = {}
-        check = self._checker(job.id)
-        with tempfile.TemporaryDirectory(prefix="enhanceit-job-", dir=self.settings.tmp_dir) as scratch:
+        with tempfile.TemporaryDirectory(prefix=JOB_PREFIX, dir=self.settings.tmp_dir) as scratch:
             work = Path(scratch)
             source = work / "input"
             started = time.perf_counter()
@@ -212,14 +305,12 @@ class JobRunner:
             reused = self.reusable(key)
             if reused is not None:
                 info, spec, _ = prepare(source, job.options, self.engine, self.settings.limits)  # which model made it
-                return self.store.transition(
-                    job.id,
-                    JobStatus.SUCCEEDED,
-                    result=reused.model_copy(update={"model": spec.id}),
-                    progress=1.0,
-                    timings=timings,
-                    warnings=input_warnings(source, info),
-                )
+                return JobStatus.SUCCEEDED, {
+                    "result": reused.model_copy(update={"model": spec.id}),
+                    "progress": 1.0,
+                    "timings": timings,
+                    "warnings": input_warnings(source, info),
+                }
             out = work / f"result{EXTENSIONS[job.options.format]}"
             outcome = enhance_file(
                 source,
@@ -240,7 +331,13 @@ class JobRunner:
             check()
             started = time.perf_counter()
             expires_at = now() + timedelta(seconds=self.settings.retention_seconds)
-            stored = self.storage.put_file(key, out, MEDIA_TYPES[job.options.format], expires_at)
+            stored = retrying(  # the result is computed: wait for the store rather than compute it again
+                lambda: self.storage.put_file(key, out, MEDIA_TYPES[job.options.format], expires_at),
+                until=until,
+                backoff=Backoff.of(self.settings.jobs),
+                what="storing the result",
+                pause=lambda seconds: _pause(seconds, waiting),
+            )
             timings["upload"] = round(time.perf_counter() - started, 4)
             self.observer.phase("upload", timings["upload"])
             enc = outcome.encoded
@@ -253,14 +350,12 @@ class JobRunner:
                 bytes=enc.bytes,
                 model=outcome.model.id,
             )
-            return self.store.transition(
-                job.id,
-                JobStatus.SUCCEEDED,
-                result=result,
-                progress=1.0,
-                timings=timings,
-                warnings=outcome.warnings,
-            )
+            return JobStatus.SUCCEEDED, {
+                "result": result,
+                "progress": 1.0,
+                "timings": timings,
+                "warnings": outcome.warnings,
+            }
 
     def _get_input(self, job: Job, dest: Path, check: Callable[[], None]) -> None:
         if job.source.url is not None:

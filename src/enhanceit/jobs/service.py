@@ -9,6 +9,7 @@ whose identical request already has a stored result is answered from it without 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import logging
 from dataclasses import dataclass
@@ -19,14 +20,14 @@ from typing import Any
 from enhanceit.config import Settings
 from enhanceit.engine.choose import check_request
 from enhanceit.engine.runtime import Engine
-from enhanceit.errors import Busy, InvalidRequest
+from enhanceit.errors import Busy, InvalidRequest, StorageUnavailable
 from enhanceit.jobs.model import Job, JobStatus, Source, now
 from enhanceit.jobs.queue.base import JobQueue
 from enhanceit.jobs.runner import JobRunner, download_name, result_key
 from enhanceit.jobs.store.base import JobStore
 from enhanceit.options import EnhanceOptions
 from enhanceit.pipeline.process import input_warnings, prepare
-from enhanceit.security.urlpolicy import check_addresses, check_host, host_rules, parse_url
+from enhanceit.security.urlpolicy import check_addresses, check_host, host_rules, is_loopback_name, parse_url
 from enhanceit.storage.base import Storage
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ class JobService:
         check_host(target.host, allow=host_rules(fetch.allow_hosts), deny=host_rules(fetch.deny_hosts))
         if target.ip is not None:  # an address literal can be judged now; names are resolved by the worker
             check_addresses(target.host, [target.ip], allow_private=fetch.allow_private)
+        elif is_loopback_name(target.host):  # so is a name that means this machine (webhooks were dropped later)
+            check_addresses(target.host, [ipaddress.ip_address("127.0.0.1")], allow_private=fetch.allow_private)
 
     def submit(
         self,
@@ -108,6 +111,8 @@ class JobService:
             if job.source.upload_key:
                 self.storage.delete(job.source.upload_key)
             raise
+        except StorageUnavailable as e:  # recorded but not sent: accepted all the same, the reaper sends it
+            logger.warning("job recorded but not queued (%s); the reaper will queue it", e.detail)
         return stored
 
     def _insert(self, job: Job, key: str | None, fingerprint: str) -> Job:

@@ -4,7 +4,12 @@ Each process loads its models once at start, then runs ``ENHANCEIT_QUEUE_WORKER_
 (1 by default: a job uses every core it is given) and fetches a new message only when it has room
 (prefetch = threads), so an idle worker never waits behind a busy one's backlog. On SIGTERM or SIGINT it
 takes no new job, lets the running one finish (up to the job time limit), and hands back any message it
-had not started; a job it could not finish runs again elsewhere.
+had not started; a job it could not finish runs again elsewhere (its lease lapses and a reaper re-queues
+it). Give a worker a grace period longer than your longest job (Kubernetes: terminationGracePeriodSeconds),
+or accept that a job cut short runs again from the start.
+
+Every worker also runs the reaper (:mod:`enhanceit.jobs.reaper`) every ``ENHANCEIT_JOBS_REAP_SECONDS``, and at
+start removes scratch folders that a killed worker left behind.
 """
 
 from __future__ import annotations
@@ -16,7 +21,6 @@ import threading
 from typing import Any
 
 import dramatiq
-from dramatiq.middleware import CurrentMessage
 
 from enhanceit.config import Settings
 from enhanceit.memory import tune_allocator
@@ -24,13 +28,11 @@ from enhanceit.memory import tune_allocator
 logger = logging.getLogger(__name__)
 
 
-def _job_actor(runner: Any, max_retries: int) -> Any:
+def _job_actor(runner: Any) -> Any:
     def enhance(job_id: str) -> None:
-        message = CurrentMessage.get_current_message()
-        retries = int(message.options.get("retries", 0)) if message is not None else 0
-        # Transient faults are re-raised for Dramatiq to retry, except on the last attempt: then the job
-        # ends as failed with its reason, visible through the API.
-        runner.run(job_id, reraise_retryable=retries < max_retries)
+        # The runner waits out transient faults itself, until the job's deadline; what still escapes it
+        # (the job store unreachable for that long) is left to Dramatiq's retries and then to the reaper.
+        runner.run(job_id)
 
     return enhance
 
@@ -38,8 +40,10 @@ def _job_actor(runner: Any, max_retries: int) -> Any:
 def serve_one(settings: Settings, threads: int) -> int:
     """One worker process until SIGTERM/SIGINT."""
     from enhanceit.api.app import engine_from, load_default_model
-    from enhanceit.jobs.queue.dramatiq import WORKER_POLL_MS, declare, make_broker
+    from enhanceit.jobs.queue.dramatiq import WORKER_POLL_MS, DramatiqQueue, declare, make_broker
+    from enhanceit.jobs.reaper import Reaper
     from enhanceit.jobs.runner import JobRunner
+    from enhanceit.jobs.scratch import remove_stale_scratch
     from enhanceit.jobs.service import render
     from enhanceit.jobs.store.redis import RedisJobStore
     from enhanceit.jobs.webhooks import WebhookSender, webhook_secret
@@ -47,6 +51,7 @@ def serve_one(settings: Settings, threads: int) -> int:
 
     tune_allocator()
     assert settings.queue.url is not None
+    remove_stale_scratch(settings.tmp_dir)
     engine = engine_from(settings)
     load_default_model(engine)
     storage = make_storage(settings)
@@ -54,13 +59,15 @@ def serve_one(settings: Settings, threads: int) -> int:
     webhooks = WebhookSender(webhook_secret(settings), settings.fetch, render=lambda job: render(job, storage))
     runner = JobRunner(settings, engine, storage, store, notify=webhooks.notify)
     broker = make_broker(settings)
-    declare(broker, settings, _job_actor(runner, settings.queue.max_retries))
+    actor = declare(broker, settings, _job_actor(runner))
+    reaper = Reaper(store, DramatiqQueue(settings, broker, actor), settings.jobs, notify=webhooks.notify)
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=WORKER_POLL_MS)
     worker.queue_prefetch = threads  # fetch only what we can start now
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     worker.start()
+    reaper.start(stop)
     logger.info("worker ready: %d thread(s) on queue %s", threads, settings.queue.name)
     stop.wait()
     logger.info("stopping: finishing the running job")

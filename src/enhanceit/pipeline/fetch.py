@@ -44,6 +44,7 @@ from enhanceit.errors import (
     ForbiddenURL,
     InvalidRequest,
     PayloadTooLarge,
+    ResolverUnavailable,
     UnsupportedFormat,
     UpstreamError,
     UpstreamTimeout,
@@ -87,7 +88,11 @@ def system_resolver(host: str, port: int) -> list[IPAddress]:
     """The default :data:`Resolver`: ``getaddrinfo``, every address, each once, in the order given."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
+    except socket.gaierror as exc:
+        if exc.errno == socket.EAI_AGAIN:  # the name server is down or busy: transient, unlike NXDOMAIN
+            raise ResolverUnavailable(f"the host name {host} could not be resolved for now") from exc
+        raise UpstreamError(f"the host name {host} could not be resolved") from exc
+    except UnicodeError as exc:
         raise UpstreamError(f"the host name {host} could not be resolved") from exc
     addresses: list[IPAddress] = []
     for family, _type, _proto, _name, sockaddr in infos:

@@ -259,6 +259,16 @@ def blocked_reason(ip: IPAddress) -> str | None:
     return None
 
 
+#: Names that mean this machine wherever they are resolved (RFC 6761 reserves ``localhost`` and every name
+#: under it; the others are the usual /etc/hosts aliases). Refused before any lookup, at submit.
+LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback")
+
+
+def is_loopback_name(host: str) -> bool:
+    """Whether a normalised host name means this machine without asking any DNS server."""
+    return host in LOOPBACK_NAMES or host.endswith(".localhost")
+
+
 def check_addresses(host: str, addresses: Sequence[IPAddress], *, allow_private: bool) -> None:
     """Refuse unless every address ``host`` resolved to is public; one bad address refuses them all.
 

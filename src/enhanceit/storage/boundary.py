@@ -3,12 +3,14 @@
 A backend decides which foreign exceptions are its library's (``translate`` returns EnhanceIt's error for
 those and None for anything else, which then propagates untouched as the bug it is). The helpers here make
 that boundary hold for streams too — a read from S3 or GCS can fail long after ``open`` returned — and
-keep secrets out of the messages.
+keep secrets and server paths out of the messages: they reach clients (a 503's detail, /readyz), so a
+file-system error says what went wrong ("Read-only file system") but not where; the log keeps where.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,13 +22,19 @@ Translate = Callable[[Exception], EnhanceItError | None]
 
 #: Upload-session and signed URLs are capabilities: an error message must never carry one.
 _URL_RE = re.compile(r"https?://\S+")
+#: An absolute path of two or more parts, wherever a foreign library put one in its message.
+_PATH_RE = re.compile(r"(?<![\w.:/~-])/(?:[^\s'\"/]+/)+[^\s'\"]*")
+logger = logging.getLogger(__name__)
 _MAX_MESSAGE = 300
 _READALL_CHUNK = 1 << 20
 
 
 def describe(exc: BaseException) -> str:
-    """A short, loggable account of a foreign error: its type and message, without URLs."""
-    message = _URL_RE.sub("<url>", str(exc)).strip()
+    """A short account of a foreign error for clients and logs: its type and message, without URLs or paths
+    (an OSError's file names are left out: its ``strerror`` says what happened)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{type(exc).__name__}: {exc.strerror}"
+    message = _PATH_RE.sub("<path>", _URL_RE.sub("<url>", str(exc))).strip()
     if len(message) > _MAX_MESSAGE:
         message = message[: _MAX_MESSAGE - 1] + "…"
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
@@ -41,6 +49,8 @@ def foreign_errors(backend: str, operation: str, foreign: tuple[type[BaseExcepti
     except EnhanceItError:
         raise
     except foreign as exc:
+        if isinstance(exc, OSError) and exc.filename:  # where it happened: for the operator, not the client
+            logger.warning("%s %s failed: %s: %s", backend, operation, exc.strerror, exc.filename)
         raise StorageUnavailable(f"{backend} {operation}: {describe(exc)}") from exc
 
 

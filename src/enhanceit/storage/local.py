@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -39,6 +40,7 @@ from enhanceit.storage.base import (
 from enhanceit.storage.boundary import describe, foreign_errors, translating_reader
 from enhanceit.storage.signing import UrlSigner, load_or_create_secret
 
+logger = logging.getLogger(__name__)
 RESULTS_FOLDER = "results"
 _TMP_SUFFIX = ".tmp"
 #: A temporary file untouched this long belongs to a put that died; the sweep removes it.
@@ -164,10 +166,13 @@ class LocalStorage(Storage):
 
     def check(self) -> None:
         with self._boundary("check"):
+            # The detail reaches /readyz: say what is wrong, and log where (no server path in a response).
             if not self.root.is_dir():
-                raise StorageUnavailable(f"results folder {self.root} is missing; run storage init")
-            if not os.access(self.root, os.W_OK | os.X_OK):
-                raise StorageUnavailable(f"results folder {self.root} is not writable")
+                logger.warning("the results folder %s is missing", self.root)
+                raise StorageUnavailable("the results folder is missing; run storage init")
+            if not os.access(self.root, os.W_OK | os.X_OK) or _read_only_mount(self.root):
+                logger.warning("the results folder %s is not writable", self.root)
+                raise StorageUnavailable("the results folder is not writable")
 
     # -- helpers -------------------------------------------------------------------------------------------
 
@@ -189,6 +194,14 @@ class LocalStorage(Storage):
                 os.unlink(tmp)
             raise
         return tmp
+
+
+def _read_only_mount(path: Path) -> bool:
+    """A read-only file system (``os.access`` says writable to root even there)."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _translate(exc: Exception) -> EnhanceItError | None:

@@ -22,11 +22,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from starlette.datastructures import UploadFile
 
 from enhanceit.api import problems
-from enhanceit.errors import InvalidRequest, PayloadTooLarge, UnsupportedFormat
+from enhanceit.api.jsonbody import read_json
+from enhanceit.errors import InvalidRequest, PayloadTooLarge, StorageUnavailable, UnsupportedFormat
 from enhanceit.imaging.formats import SNIFF_BYTES, sniff
 from enhanceit.jobs.model import Job, JobStatus
 from enhanceit.jobs.service import Upload
@@ -43,6 +44,12 @@ class EnhanceRequest(EnhanceOptions):
 
     def options(self) -> EnhanceOptions:
         return EnhanceOptions(**self.model_dump(exclude={"image_url", "webhook_url"}))
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _jpg_is_jpeg(cls, value: object) -> object:
+        """The CLI takes ``jpg`` (from file names); the API takes it too, as ``jpeg``."""
+        return "jpeg" if isinstance(value, str) and value.lower() == "jpg" else value
 
 
 _MULTIPART_SCHEMA = {
@@ -155,10 +162,7 @@ async def enhance(
                         raise InvalidRequest("give either image_url or a file, not both")
                     upload = await _read_upload(file, Path(scratch), services.settings.limits.max_upload_bytes)
             elif ctype == "application/json":
-                try:
-                    data = await request.json()
-                except ValueError:
-                    raise InvalidRequest("the body is not valid JSON") from None
+                data = await read_json(request, services.settings.limits.max_json_bytes)
                 if not isinstance(data, dict):
                     raise InvalidRequest("the body must be a JSON object")
                 body = _parse(EnhanceRequest, data)
@@ -190,14 +194,25 @@ async def wait_for(services: Any, job: Job, seconds: float) -> Job:
     deadline = loop.time() + seconds
     finished = services.waiters.register(job.id)
     try:
-        job = await asyncio.to_thread(services.store.require, job.id)  # it may have finished already
-        while not job.status.finished and (left := deadline - loop.time()) > 0:
+        job = await _reread(services, job)  # it may have finished already
+        stopping = services.stopping  # set on SIGTERM: answer 202 now rather than hold up the shutdown
+        while not job.status.finished and (left := deadline - loop.time()) > 0 and not stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(finished.wait(), timeout=min(0.05, left))
-            job = await asyncio.to_thread(services.store.require, job.id)
+            job = await _reread(services, job)
     finally:
         services.waiters.forget(job.id, finished)
     return job
+
+
+async def _reread(services: Any, job: Job) -> Job:
+    """The job's latest record; the last one known while the store is away (the job was accepted: the client
+    gets 202 and its Location, not a 503 for a job that will run)."""
+    try:
+        found: Job = await asyncio.to_thread(services.store.require, job.id)
+    except StorageUnavailable:
+        return job
+    return found
 
 
 def job_response(services: Any, job: Job, waited: bool = False) -> Response:

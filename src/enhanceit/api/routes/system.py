@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +24,7 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     tags=["system"],
-    summary="Readiness: models loaded and storage answering",
+    summary="Readiness: models loaded and storage answering (warnings: risks such as Redis without persistence)",
     responses={503: {"description": "not ready", "content": {"application/problem+json": {}}}},
 )
 async def readyz(request: Request) -> JSONResponse:
@@ -44,14 +45,21 @@ async def readyz(request: Request) -> JSONResponse:
     await asyncio.to_thread(probe, "jobs", services.store.check)
     await asyncio.to_thread(probe, "queue", services.queue.check)
     ready = all(v == "ok" for v in checks.values())
+    warnings: list[str] = []
+    if checks["jobs"] == "ok":
+        with contextlib.suppress(EnhanceItError):  # a store failing now is already a failed check
+            warnings = await asyncio.to_thread(services.store.warnings)
     return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503
+        {"status": "ready" if ready else "not ready", "checks": checks, "warnings": warnings},
+        status_code=200 if ready else 503,
     )
 
 
 @router.get("/metrics", tags=["system"], summary="Prometheus metrics", response_class=PlainTextResponse)
 async def metrics(request: Request) -> Response:
-    return Response(request.app.state.services.metrics.render(), media_type="text/plain; version=0.0.4")
+    # In a thread: the queue figures may ask Redis, which must not block the event loop.
+    page = await asyncio.to_thread(request.app.state.services.metrics.render)
+    return Response(page, media_type="text/plain; version=0.0.4")
 
 
 @router.get(
@@ -81,6 +89,14 @@ async def files(key: str, request: Request, expires: str = "", sig: str = "") ->
         from enhanceit.errors import NotFound
 
         raise NotFound("the result has expired or never existed")
+    max_age = max(0, int((found.expires_at - datetime.now(UTC)).total_seconds()))
+    headers = {
+        "Cache-Control": f"private, max-age={max_age}",
+        "Content-Length": str(found.size),
+        "X-Content-Type-Options": "nosniff",
+    }
+    if request.method == "HEAD":  # what GET would send, without opening the object
+        return Response(media_type=found.content_type, headers=headers)
     stream = await asyncio.to_thread(storage.open, key)
 
     def chunks() -> Any:
@@ -88,10 +104,10 @@ async def files(key: str, request: Request, expires: str = "", sig: str = "") ->
             while block := stream.read(1 << 16):
                 yield block
 
-    max_age = max(0, int((found.expires_at - datetime.now(UTC)).total_seconds()))
-    headers = {
-        "Cache-Control": f"private, max-age={max_age}",
-        "Content-Length": str(found.size),
-        "X-Content-Type-Options": "nosniff",
-    }
     return StreamingResponse(chunks(), media_type=found.content_type, headers=headers)
+
+
+@router.head("/files/{key:path}", include_in_schema=False)
+async def files_head(key: str, request: Request, expires: str = "", sig: str = "") -> Response:
+    """HEAD: the same checks and headers as GET, no body (the object is never opened)."""
+    return await files(key, request, expires, sig)

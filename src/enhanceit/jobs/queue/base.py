@@ -22,6 +22,14 @@ class JobQueue(ABC):
     def running(self) -> int:
         """Jobs running now (in this process, for the embedded queue)."""
 
+    def resend(self, job_id: str) -> None:
+        """Queue a job that was accepted once (re-queued by the reaper), whatever the depth limit."""
+        self.submit(job_id)
+
+    def waiting_ids(self) -> set[str] | None:
+        """The jobs that have a message waiting in the queue, or None when the queue cannot tell."""
+        return None
+
     def start(self) -> None:
         """Start consuming (the embedded queue starts its threads)."""
 

@@ -7,7 +7,10 @@ defaults (1 in 1000 commands, 60 s) take minutes, so both are tuned here: a dead
 within about half a minute.
 
 Jobs are idempotent (content-addressed results, published whole, status changes that never undo a
-finished job), so running one twice is harmless: at-least-once delivery is enough.
+finished job) and claimed under a lease, so a duplicate message is harmless: at-least-once delivery is
+enough. Messages can still be lost while Redis is away (a retry or an acknowledgement that could not be
+sent); :mod:`enhanceit.jobs.reaper` re-sends those jobs, using :meth:`DramatiqQueue.waiting_ids` to see
+which queued jobs have no message left.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.message import Message
 from dramatiq.middleware import (
     AgeLimit,
     Callbacks,
@@ -69,8 +73,9 @@ def retry_when(retries: int, exception: BaseException) -> bool:
 
 
 def declare(broker: RedisBroker, settings: Settings, fn: Any) -> dramatiq.Actor[Any, Any]:
-    """The one actor: ``fn(job_id)``, with the job time limit as Dramatiq's backstop."""
-    limit_ms = int((settings.jobs.timeout_seconds + 60) * 1000)
+    """The one actor: ``fn(job_id)``, with the job's deadline as Dramatiq's backstop time limit (the runner
+    waits out transient faults until then)."""
+    limit_ms = int((settings.jobs.deadline_seconds + 60) * 1000)
     options = {"time_limit": limit_ms, "retry_when": retry_when, "max_retries": settings.queue.max_retries}
     return dramatiq.Actor(
         fn, broker=broker, actor_name=ACTOR, queue_name=settings.queue.name, priority=0, options=options
@@ -78,10 +83,12 @@ def declare(broker: RedisBroker, settings: Settings, fn: Any) -> dramatiq.Actor[
 
 
 class DramatiqQueue(JobQueue):
-    def __init__(self, settings: Settings, broker: RedisBroker | None = None) -> None:
+    def __init__(
+        self, settings: Settings, broker: RedisBroker | None = None, actor: dramatiq.Actor[Any, Any] | None = None
+    ) -> None:
         self.settings = settings
         self.broker = broker or make_broker(settings)
-        self.actor = declare(self.broker, settings, _never_called_here)
+        self.actor = actor or declare(self.broker, settings, _never_called_here)
         self._list = f"{NAMESPACE}:{settings.queue.name}"
 
     def has_room(self) -> bool:
@@ -94,6 +101,29 @@ class DramatiqQueue(JobQueue):
             self.actor.send(job_id)
         except dramatiq.errors.ConnectionError as e:
             raise StorageUnavailable(f"the queue (Redis) is unavailable: {type(e).__name__}") from None
+
+    def resend(self, job_id: str) -> None:
+        try:
+            self.actor.send(job_id)
+        except dramatiq.errors.ConnectionError as e:
+            raise StorageUnavailable(f"the queue (Redis) is unavailable: {type(e).__name__}") from None
+
+    def waiting_ids(self) -> set[str] | None:
+        """Job ids of the messages in the queue and in its delay queue (retries waiting for their time)."""
+        found: set[str] = set()
+        try:
+            client = self.broker.client
+            for name in (self._list, f"{self._list}.DQ"):
+                ids = client.lrange(name, 0, -1)
+                raws = client.hmget(f"{name}.msgs", ids) if ids else []
+                for raw in raws:
+                    if raw is not None:
+                        args = Message.decode(raw if isinstance(raw, bytes) else str(raw).encode()).args
+                        if args:
+                            found.add(str(args[0]))
+        except Exception as e:  # redis errors: the reaper tries again later
+            raise StorageUnavailable(f"the queue (Redis) is unavailable: {type(e).__name__}") from None
+        return found
 
     def depth(self) -> int:
         try:

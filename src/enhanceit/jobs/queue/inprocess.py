@@ -59,6 +59,9 @@ class InProcessQueue(JobQueue):
         for job_id in job_ids:
             self._queue.put(job_id)
 
+    def resend(self, job_id: str) -> None:
+        self._queue.put(job_id)
+
     def depth(self) -> int:
         return self._queue.qsize()
 

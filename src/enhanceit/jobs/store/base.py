@@ -3,6 +3,10 @@
 Records are whole :class:`~enhanceit.jobs.model.Job` documents; ``update`` is an atomic read-modify-write,
 so a worker's progress and an API's cancel request never overwrite each other. Idempotency keys map
 (owner, key) to the job they created and the fingerprint of the request that created it.
+
+A running job is held by a lease (``lease_owner``, ``lease_until``): :meth:`JobStore.claim` takes it,
+:meth:`JobStore.renew` keeps it, :meth:`JobStore.requeue` hands a lapsed one back. All three are built on
+the same atomic ``_replace``, so every store gets them and two workers can never both hold a live lease.
 """
 
 from __future__ import annotations
@@ -49,6 +53,10 @@ class JobStore(ABC):
     def check(self) -> None:
         """Readiness: raise when the store cannot answer."""
 
+    def warnings(self) -> list[str]:
+        """Readiness: what works now but risks jobs (e.g. a Redis without persistence); none by default."""
+        return []
+
     def close(self) -> None:
         """Release connections."""
 
@@ -75,6 +83,59 @@ class JobStore(ABC):
 
         return self._replace(job_id, change)
 
+    def claim(self, job_id: str, owner: str, until: datetime) -> Job:
+        """Take a job to run it: a queued one, or a running one whose lease lapsed (its worker died or lost
+        Redis). The answer's ``lease_owner`` tells whether the claim held: a finished job, or one another run
+        holds a live lease on, comes back unchanged (a duplicate message is then simply dropped)."""
+
+        def change(job: Job) -> Job:
+            if job.status.finished or (job.status == JobStatus.RUNNING and not lease_lapsed(job, now())):
+                return job
+            return job.model_copy(
+                update={
+                    "status": JobStatus.RUNNING,
+                    "lease_owner": owner,
+                    "lease_until": until,
+                    "started_at": now(),
+                    "attempts": job.attempts + 1,
+                    "progress": 0.0,
+                    "error": None,
+                    "updated_at": now(),
+                }
+            )
+
+        return self._replace(job_id, change)
+
+    def renew(self, job_id: str, owner: str, until: datetime) -> bool:
+        """Extend ``owner``'s lease; False when it no longer holds the job (finished, re-queued, taken over)."""
+        held = [False]
+
+        def change(job: Job) -> Job:
+            if job.status != JobStatus.RUNNING or job.lease_owner != owner:
+                return job
+            held[0] = True
+            return job.model_copy(update={"lease_until": until})
+
+        self._replace(job_id, change)
+        return held[0]
+
+    def requeue(self, job_id: str, lapsed_at: datetime | None) -> bool:
+        """Put a running job back in line: only if its lease lapsed by ``lapsed_at`` (None: whatever its
+        lease, for a single process restarting). Never touches a finished job: a retry never undoes a cancel.
+        Returns whether it moved, so of several reapers only one re-sends it."""
+        moved = [False]
+
+        def change(job: Job) -> Job:
+            if job.status != JobStatus.RUNNING or (lapsed_at is not None and not lease_lapsed(job, lapsed_at)):
+                return job
+            moved[0] = True
+            return job.model_copy(
+                update={"status": JobStatus.QUEUED, "lease_owner": None, "lease_until": None, "updated_at": now()}
+            )
+
+        self._replace(job_id, change)
+        return moved[0]
+
     def request_cancel(self, job_id: str) -> Job:
         """Flag a job for cancellation; a queued one is canceled at once, a running one between tiles."""
 
@@ -93,3 +154,8 @@ class JobStore(ABC):
             return job.model_copy(update={"cancel_requested": True, "updated_at": now()})
 
         return self._replace(job_id, change)
+
+
+def lease_lapsed(job: Job, at: datetime) -> bool:
+    """Whether nobody holds ``job`` at ``at``: no lease (a record from before leases) or an expired one."""
+    return job.lease_until is None or job.lease_until < at

@@ -124,5 +124,14 @@ class RedisJobStore(JobStore):
         with _redis_errors():
             self.client.ping()
 
+    def warnings(self) -> list[str]:
+        """Redis without its append-only file forgets every job on a restart (snapshots lose the last
+        minutes); INFO works where CONFIG GET is often refused (managed Redis)."""
+        with _redis_errors():
+            info = self.client.info("persistence")
+        if str(info.get("aof_enabled", "0")) != "1":
+            return ["Redis has no append-only file (appendonly no): a Redis restart loses jobs; see the deploy docs"]
+        return []
+
     def close(self) -> None:
         self.client.close()

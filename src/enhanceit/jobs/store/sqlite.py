@@ -1,14 +1,17 @@
 """Jobs in SQLite: the embedded default. A restart finds every job where it was.
 
 One connection shared by the process's threads under a lock (SQLite serialises writers anyway; the
-lock keeps Python's connection object safe), WAL journal so readers never wait on the writer.
+lock keeps Python's connection object safe), WAL journal so readers never wait on the writer. SQLite's
+operational errors (a locked or full database, a disk gone read-only) are transient faults: they become
+:class:`StorageUnavailable`, which the runner waits out and the API answers with 503.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -34,6 +37,14 @@ CREATE TABLE IF NOT EXISTS idempotency (
 """
 
 
+@contextmanager
+def _sqlite_errors() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.OperationalError as e:  # the message names no path ("database is locked", "disk I/O error")
+        raise StorageUnavailable(f"job database: {e}") from None
+
+
 class SqliteJobStore(JobStore):
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,7 +65,7 @@ class SqliteJobStore(JobStore):
         )
 
     def insert(self, job: Job, idempotency: tuple[str, str] | None = None) -> Job:
-        with self._lock:
+        with _sqlite_errors(), self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 if idempotency is not None:
@@ -81,12 +92,12 @@ class SqliteJobStore(JobStore):
         return job
 
     def get(self, job_id: str) -> Job | None:
-        with self._lock:
+        with _sqlite_errors(), self._lock:
             row = self._db.execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return None if row is None else Job.model_validate_json(row[0])
 
     def _replace(self, job_id: str, change: Callable[[Job], Job]) -> Job:
-        with self._lock:
+        with _sqlite_errors(), self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 row = self._db.execute("SELECT data FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -101,18 +112,18 @@ class SqliteJobStore(JobStore):
         return job
 
     def delete(self, job_id: str) -> None:
-        with self._lock:
+        with _sqlite_errors(), self._lock:
             self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
     def unfinished(self) -> list[Job]:
-        with self._lock:
+        with _sqlite_errors(), self._lock:
             rows = self._db.execute(
                 "SELECT data FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at"
             ).fetchall()
         return [Job.model_validate_json(r[0]) for r in rows]
 
     def purge(self, before: datetime) -> int:
-        with self._lock:
+        with _sqlite_errors(), self._lock:
             cur = self._db.execute(
                 "DELETE FROM jobs WHERE status IN ('succeeded', 'failed', 'canceled') AND created_at < ?",
                 (before.isoformat(),),

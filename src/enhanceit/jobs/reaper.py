@@ -1,0 +1,131 @@
+"""The reaper: no accepted job stays queued or running forever.
+
+Messages can be lost where records are not: a Redis restart without the last second of its log, a retry
+Dramatiq could not send while Redis was away, an acknowledgement that never arrived, a worker killed between
+taking a message and claiming its job. The job store is the truth, so the reaper reads it and acts on what it
+finds (every worker runs it periodically, the API once at start and then periodically too):
+
+* past its deadline and not finished: failed (``job-timeout``), or canceled if a cancel was asked for;
+* running with a lapsed lease (its worker died, hangs, or lost Redis): re-queued and re-sent, or canceled if a
+  cancel was asked for;
+* queued, untouched for a lease's length, and with no message waiting for it in the queue: re-sent.
+
+Re-sending is safe because a job is claimed atomically (:meth:`JobStore.claim`): a duplicate message finds
+the job held or finished and is dropped. Several reapers at once are safe for the same reason, and because
+:meth:`JobStore.requeue` moves a job only once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from enhanceit.config import JobSettings
+from enhanceit.errors import EnhanceItError
+from enhanceit.jobs.lease import deadline_of
+from enhanceit.jobs.model import Job, JobError, JobStatus, now
+from enhanceit.jobs.queue.base import JobQueue
+from enhanceit.jobs.store.base import JobStore, lease_lapsed
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Reaped:
+    """What one sweep did, by job id (for logs and tests)."""
+
+    failed: list[str] = field(default_factory=list)
+    canceled: list[str] = field(default_factory=list)
+    requeued: list[str] = field(default_factory=list)
+    resent: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.failed or self.canceled or self.requeued or self.resent)
+
+
+class Reaper:
+    def __init__(
+        self,
+        store: JobStore,
+        queue: JobQueue,
+        settings: JobSettings,
+        notify: Callable[[Job], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.queue = queue
+        self.settings = settings
+        self.notify = notify
+
+    def sweep(self) -> Reaped:
+        """One pass over the unfinished jobs. Raises only when the store cannot be read at all."""
+        done = Reaped()
+        at = now()
+        waiting: set[str] | None = None
+        for job in self.store.unfinished():
+            try:
+                if at > deadline_of(job, self.settings):
+                    self._end(job, done)
+                elif job.status == JobStatus.RUNNING and lease_lapsed(job, at):
+                    self._requeue(job, at, done)
+                elif job.status == JobStatus.QUEUED and job.updated_at < at - timedelta(
+                    seconds=self.settings.lease_seconds
+                ):
+                    if waiting is None:
+                        waiting = self.queue.waiting_ids()
+                    if waiting is not None and job.id not in waiting:
+                        self.queue.resend(job.id)
+                        done.resent.append(job.id)
+            except EnhanceItError as e:  # one job's trouble must not stop the sweep
+                logger.warning("reaper: job %s: %s", job.id, e.detail)
+        if done:
+            logger.info(
+                "reaper: %d failed, %d canceled, %d re-queued, %d re-sent",
+                len(done.failed),
+                len(done.canceled),
+                len(done.requeued),
+                len(done.resent),
+            )
+        return done
+
+    def _end(self, job: Job, done: Reaped) -> None:
+        from enhanceit.jobs.runner import past_deadline
+
+        if job.cancel_requested:
+            ended = self.store.transition(job.id, JobStatus.CANCELED)
+            done.canceled.append(job.id)
+        else:
+            ended = self.store.transition(job.id, JobStatus.FAILED, error=JobError.of(past_deadline(self.settings)))
+            done.failed.append(job.id)
+        if self.notify is not None and ended.webhook_url:
+            self.notify(ended)
+
+    def _requeue(self, job: Job, at: datetime, done: Reaped) -> None:
+        if job.cancel_requested:
+            self.store.transition(job.id, JobStatus.CANCELED)
+            done.canceled.append(job.id)
+        elif self.store.requeue(job.id, lapsed_at=at):
+            self.queue.resend(job.id)
+            done.requeued.append(job.id)
+
+    def run(self, stop: threading.Event, first: bool = True) -> None:
+        """Sweep every ``reap_seconds`` until ``stop`` is set (a thread's target)."""
+        if first:
+            self._sweep_logged()
+        while not stop.wait(self.settings.reap_seconds):
+            self._sweep_logged()
+
+    def _sweep_logged(self) -> None:
+        try:
+            self.sweep()
+        except EnhanceItError as e:  # the store is away: try at the next beat
+            logger.warning("reaper: %s", e.detail)
+        except Exception:
+            logger.exception("reaper failed")
+
+    def start(self, stop: threading.Event) -> threading.Thread:
+        thread = threading.Thread(target=self.run, args=(stop,), daemon=True, name="enhanceit-reaper")
+        thread.start()
+        return thread

@@ -1,0 +1,29 @@
+"""``/metrics`` keeps rendering when Redis is away, with the queue figures marked unavailable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from tests.api.conftest import make_settings, start
+from tests.storage.servers import closed_port
+
+
+def test_metrics_render_while_redis_is_down(tmp_path: Path) -> None:
+    """Defect 5: /metrics answered 503 while Redis was down, so monitoring went blind."""
+    settings = make_settings(tmp_path, queue={"url": f"redis://127.0.0.1:{closed_port()}/0"})
+    server, _ = start(settings)
+    with server, httpx.Client(base_url=server.url, timeout=30) as c:
+        assert c.get("/healthz").status_code == 200
+        r = c.get("/metrics")
+        assert r.status_code == 200, r.text
+        lines = r.text.splitlines()
+        assert "enhanceit_queue_available 0.0" in lines
+        assert "enhanceit_jobs_queued NaN" in lines
+        assert any(line.startswith("enhanceit_http_requests_total") for line in lines)
+
+
+def test_metrics_mark_the_queue_available_when_it_answers(client: httpx.Client) -> None:
+    lines = client.get("/metrics").text.splitlines()
+    assert "enhanceit_queue_available 1.0" in lines and "enhanceit_jobs_queued 0.0" in lines
