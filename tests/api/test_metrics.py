@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.api.conftest import make_settings, start
+from tests.api.conftest import make_settings, png_bytes, start
 from tests.storage.servers import closed_port
 
 
@@ -27,3 +27,15 @@ def test_metrics_render_while_redis_is_down(tmp_path: Path) -> None:
 def test_metrics_mark_the_queue_available_when_it_answers(client: httpx.Client) -> None:
     lines = client.get("/metrics").text.splitlines()
     assert "enhanceit_queue_available 1.0" in lines and "enhanceit_jobs_queued 0.0" in lines
+
+
+def test_metrics_show_the_memory_and_the_loaded_networks(client: httpx.Client) -> None:
+    assert client.post("/v1/enhance", files={"file": ("a.png", png_bytes(), "image/png")}).status_code == 200
+    values = {
+        line.split()[0]: float(line.split()[1])
+        for line in client.get("/metrics").text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert values["process_resident_memory_bytes"] > 20 * 2**20
+    assert values["enhanceit_process_peak_rss_bytes"] >= values["process_resident_memory_bytes"]
+    assert values["enhanceit_engine_networks_loaded"] >= 1  # the job's net is held

@@ -1,5 +1,9 @@
 """Prometheus metrics of one app instance (its own registry, so tests can build many apps).
 
+Memory: ``process_resident_memory_bytes`` (and the rest of Prometheus' process collector),
+``enhanceit_process_peak_rss_bytes`` (the high-water mark, what a container's memory limit meets) and
+``enhanceit_engine_networks_loaded``.
+
 The queue figures come from the queue itself (Redis in the distributed mode). When it cannot answer, the
 page still renders — monitoring must not go blind exactly when Redis is down — with those figures as NaN and
 ``enhanceit_queue_available`` 0.
@@ -9,9 +13,11 @@ from __future__ import annotations
 
 import logging
 import math
+import resource
+import sys
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 
 from enhanceit.jobs.model import Job
 from enhanceit.jobs.runner import Observer
@@ -49,6 +55,16 @@ class Metrics(Observer):
         self.queue_available = Gauge(
             "enhanceit_queue_available", "1 when the queue answered for this page, 0 when not", registry=self.registry
         )
+        ProcessCollector(registry=self.registry)
+        Gauge(
+            "enhanceit_process_peak_rss_bytes", "Highest resident memory of this process so far", registry=self.registry
+        ).set_function(peak_rss_bytes)
+        self.networks_loaded = Gauge(
+            "enhanceit_engine_networks_loaded", "Networks the engine holds in memory", registry=self.registry
+        )
+
+    def watch_engine(self, loaded: Callable[[], int]) -> None:
+        self.networks_loaded.set_function(lambda: float(loaded()))
 
     def watch_queue(self, depth: Callable[[], int], running: Callable[[], int]) -> None:
         self.queued.set_function(lambda: _or_nan(depth))
@@ -75,3 +91,9 @@ def _or_nan(read: Callable[[], int]) -> float:
     except Exception as e:  # the queue's errors are ours (StorageUnavailable), but no figure may break the page
         logger.debug("a metric could not be read: %s", e)
         return math.nan
+
+
+def peak_rss_bytes() -> float:
+    """The process's peak resident set size (Linux reports KiB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return float(peak if sys.platform == "darwin" else peak * 1024)
