@@ -8,17 +8,17 @@ import sys
 from enhanceit.cli import EXIT_FAILED, EXIT_OK, UsageError, print_json
 from enhanceit.config import load_settings
 from enhanceit.engine.choose import catalog
+from enhanceit.engine.runtime import registry_from
 from enhanceit.errors import EnhanceItError
 from enhanceit.models import all_models, get_model
 from enhanceit.models.install import install
-from enhanceit.models.registry import REGISTRY
 
 
 def run_models(args: argparse.Namespace) -> int:
     settings = load_settings()
     models_dir = settings.resolved_models_dir
     if args.models_command == "list":
-        rows = catalog(REGISTRY.enabling(settings.models_enable), models_dir)
+        rows = catalog(registry_from(settings), models_dir)
         if args.json:
             print_json(rows)
             return EXIT_OK

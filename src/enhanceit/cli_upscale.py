@@ -14,10 +14,9 @@ from pydantic import ValidationError
 from enhanceit.cli import EXIT_FAILED, EXIT_OK, IMAGE_SUFFIXES, UsageError, check_writable_dir
 from enhanceit.config import load_settings
 from enhanceit.engine.choose import check_request
-from enhanceit.engine.runtime import Engine, EngineConfig
+from enhanceit.engine.runtime import engine_from
 from enhanceit.errors import EnhanceItError, InvalidRequest
 from enhanceit.imaging.formats import EXTENSIONS, OutputFormat, output_format
-from enhanceit.models.registry import REGISTRY
 from enhanceit.options import DEFAULT_MODEL, EnhanceOptions
 from enhanceit.pipeline.process import enhance_file
 
@@ -140,18 +139,7 @@ def run_upscale(args: argparse.Namespace) -> int:
     jobs = plan_jobs(list(args.inputs), args.output, args.recursive, args.format)
     if not jobs:
         raise UsageError("no images found in the given inputs")
-    engine = Engine(
-        EngineConfig(
-            threads=args.threads or settings.engine.threads,
-            gpu=settings.engine.gpu,
-            memory_budget_mb=settings.engine.memory_budget_mb,
-            tile=settings.engine.tile,
-            max_loaded=settings.engine.max_loaded,
-            models_dir=settings.resolved_models_dir,
-            parallel_tiles=settings.engine.parallel_tiles,
-        ),
-        registry=REGISTRY.enabling(settings.models_enable),
-    )
+    engine = engine_from(settings, threads=args.threads)
     first = _options(args, jobs[0].format)
     # Refuse an impossible request before touching any file (exit 2), not once per file.
     check_request(engine.registry, first.model, first.noise, first.scale)

@@ -25,7 +25,7 @@ from enhanceit.api.auth import ApiKeys
 from enhanceit.api.metrics import Metrics
 from enhanceit.api.middleware import RequestContext
 from enhanceit.config import Settings, get_settings
-from enhanceit.engine.runtime import Engine, EngineConfig
+from enhanceit.engine.runtime import Engine, engine_from
 from enhanceit.jobs.model import JobStatus, now
 from enhanceit.jobs.queue.base import JobQueue
 from enhanceit.jobs.queue.inprocess import InProcessQueue
@@ -36,7 +36,7 @@ from enhanceit.jobs.service import JobService, render
 from enhanceit.jobs.store.base import JobStore
 from enhanceit.jobs.waiters import Waiters
 from enhanceit.jobs.webhooks import WebhookSender, webhook_secret
-from enhanceit.models.registry import REGISTRY, get_model
+from enhanceit.models.registry import get_model
 from enhanceit.options import DEFAULT_MODEL
 from enhanceit.storage import make_storage
 from enhanceit.storage.base import Storage
@@ -63,22 +63,6 @@ class Services:
     model_error: str | None = None
     embedded_queue: bool = True
     stopping: threading.Event = field(default_factory=threading.Event)
-
-
-def engine_from(settings: Settings) -> Engine:
-    e = settings.engine
-    return Engine(
-        EngineConfig(
-            threads=e.threads,
-            gpu=e.gpu,
-            memory_budget_mb=e.memory_budget_mb,
-            tile=e.tile,
-            max_loaded=e.max_loaded,
-            models_dir=settings.resolved_models_dir,
-            parallel_tiles=settings.engine.parallel_tiles,
-        ),
-        registry=REGISTRY.enabling(settings.models_enable),
-    )
 
 
 def build_services(

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from enhanceit.config import Settings
 from enhanceit.engine.base import Network
 from enhanceit.engine.plan import Plan
 from enhanceit.engine.tiles import count_tiles, round_up, run_pass
@@ -213,3 +214,23 @@ class Engine:
                 current.path.unlink(missing_ok=True)
             current = out
         return current
+
+
+def registry_from(settings: Settings) -> Registry:
+    """Every model, with those the operator enabled despite a restrictive licence usable too."""
+    return REGISTRY.enabling(settings.models_enable)
+
+
+def engine_from(settings: Settings, threads: int | None = None) -> Engine:
+    """The engine the settings describe (``threads`` overrides theirs), for the service, workers and CLI."""
+    e = settings.engine
+    config = EngineConfig(
+        threads=threads or e.threads,
+        gpu=e.gpu,
+        memory_budget_mb=e.memory_budget_mb,
+        tile=e.tile,
+        max_loaded=e.max_loaded,
+        models_dir=settings.resolved_models_dir,
+        parallel_tiles=e.parallel_tiles,
+    )
+    return Engine(config, registry=registry_from(settings))

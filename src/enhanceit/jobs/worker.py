@@ -39,7 +39,8 @@ def _job_actor(runner: Any) -> Any:
 
 def serve_one(settings: Settings, threads: int) -> int:
     """One worker process until SIGTERM/SIGINT."""
-    from enhanceit.api.app import engine_from, load_default_model
+    from enhanceit.api.app import load_default_model
+    from enhanceit.engine.runtime import engine_from
     from enhanceit.jobs.queue.dramatiq import WORKER_POLL_MS, DramatiqQueue, declare, make_broker
     from enhanceit.jobs.reaper import Reaper
     from enhanceit.jobs.runner import JobRunner
