@@ -32,11 +32,13 @@ from enhanceit.config import JobSettings, Settings
 from enhanceit.engine.runtime import Engine
 from enhanceit.errors import Canceled, EnhanceItError
 from enhanceit.imaging.formats import EXTENSIONS, MEDIA_TYPES
+from enhanceit.imaging.probe import ImageInfo, probe
 from enhanceit.jobs.lease import LeaseKeeper, deadline_of, lease_end, new_owner
 from enhanceit.jobs.model import Job, JobError, JobResult, JobStatus, now
 from enhanceit.jobs.retry import Backoff, retrying
 from enhanceit.jobs.scratch import JOB_PREFIX
 from enhanceit.jobs.store.base import JobStore
+from enhanceit.models.spec import ModelSpec
 from enhanceit.options import EnhanceOptions
 from enhanceit.pipeline.fetch import fetch_image
 from enhanceit.pipeline.process import enhance_file, input_warnings, prepare
@@ -120,6 +122,13 @@ def result_key(input_sha256: str, options: EnhanceOptions) -> str:
     recipe = json.dumps(options.model_dump(mode="json"), sort_keys=True)
     digest = hashlib.sha256(f"{RESULT_VERSION}\n{input_sha256}\n{recipe}".encode()).hexdigest()
     return f"{digest[:2]}/{digest}{EXTENSIONS[options.format]}"
+
+
+def reuse_fields(reused: JobResult, source: Path, info: ImageInfo, spec: ModelSpec) -> dict[str, Any]:
+    """What a job finished from an identical earlier request's result records: that result, the model that
+    made it (an alias resolved again, from the same input), and the warnings decoding the input would give."""
+    result = reused.model_copy(update={"model": spec.id})
+    return {"result": result, "warnings": input_warnings(source, info), "progress": 1.0}
 
 
 def sha256_file(path: Path) -> str:
@@ -305,12 +314,7 @@ class JobRunner:
             reused = self.reusable(key)
             if reused is not None:
                 info, spec, _ = prepare(source, job.options, self.engine, self.settings.limits)  # which model made it
-                return JobStatus.SUCCEEDED, {
-                    "result": reused.model_copy(update={"model": spec.id}),
-                    "progress": 1.0,
-                    "timings": timings,
-                    "warnings": input_warnings(source, info),
-                }
+                return JobStatus.SUCCEEDED, {**reuse_fields(reused, source, info, spec), "timings": timings}
             out = work / f"result{EXTENSIONS[job.options.format]}"
             outcome = enhance_file(
                 source,
@@ -371,14 +375,12 @@ class JobRunner:
         found = self.storage.head(key)
         if found is None or found.expires_at - now() < MIN_REMAINING:
             return None
-        from enhanceit.imaging.probe import probe  # only the header: cheap
-
         with tempfile.TemporaryDirectory(prefix="enhanceit-reuse-", dir=self.settings.tmp_dir) as scratch:
             path = Path(scratch) / "result"
             with self.storage.open(key) as src, path.open("wb") as out:
                 out.write(src.read(1 << 16))  # enough for any header we write
             try:
-                info = probe(path)
+                info = probe(path)  # only the header: cheap
             except EnhanceItError:
                 return None
         return JobResult(

@@ -23,10 +23,10 @@ from enhanceit.engine.runtime import Engine
 from enhanceit.errors import Busy, InvalidRequest, StorageUnavailable
 from enhanceit.jobs.model import Job, JobStatus, Source, now
 from enhanceit.jobs.queue.base import JobQueue
-from enhanceit.jobs.runner import JobRunner, download_name, result_key
+from enhanceit.jobs.runner import JobRunner, download_name, result_key, reuse_fields
 from enhanceit.jobs.store.base import JobStore
 from enhanceit.options import EnhanceOptions
-from enhanceit.pipeline.process import input_warnings, prepare
+from enhanceit.pipeline.process import prepare
 from enhanceit.security.urlpolicy import check_addresses, check_host, host_rules, is_loopback_name, parse_url
 from enhanceit.storage.base import Storage
 
@@ -89,14 +89,8 @@ class JobService:
             info, spec, _ = prepare(upload.path, options, self.engine, self.settings.limits)  # header, limits, plan
             reused = self.runner.reusable(result_key(upload.sha256, options))
             if reused is not None:
-                done = {
-                    "status": JobStatus.SUCCEEDED,
-                    "result": reused.model_copy(update={"model": spec.id}),
-                    "warnings": input_warnings(upload.path, info),
-                    "progress": 1.0,
-                    "finished_at": now(),
-                }
-                job = job.model_copy(update=done)
+                done = {**reuse_fields(reused, upload.path, info, spec), "status": JobStatus.SUCCEEDED}
+                job = job.model_copy(update={**done, "finished_at": now()})
                 return self._insert(job, idempotency_key, fingerprint)
             key = f"uploads/{job.id}"  # one per job: the runner deletes it when the job ends
             self.storage.put_file(key, upload.path, "application/octet-stream", now() + UPLOAD_TTL)
