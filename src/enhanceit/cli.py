@@ -16,22 +16,10 @@ from pathlib import Path
 
 from enhanceit import __version__
 from enhanceit.errors import EnhanceItError, InvalidRequest, OutputError
+from enhanceit.imaging.formats import OUTPUT_NAMES
 from enhanceit.memory import tune_allocator
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-IMAGE_SUFFIXES = {
-    ".png",
-    ".jpg",
-    ".jpeg",
-    ".webp",
-    ".gif",
-    ".tif",
-    ".tiff",
-    ".bmp",
-    ".avif",
-    ".heic",
-    ".heif",
-}
 
 
 class UsageError(Exception):
@@ -77,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--tta", type=int, default=0, choices=(0, 2, 4, 8), help="test-time augmentation level")
     up.add_argument(
         "--format",
-        choices=("png", "webp", "jpeg", "jpg", "avif"),
+        choices=tuple(OUTPUT_NAMES),
         help="output format (default: from OUT's extension, else png)",
     )
     up.add_argument("--quality", type=int, help="lossy quality 1-100 (JPEG, AVIF; WebP is lossless without it)")

@@ -11,12 +11,12 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
-from enhanceit.cli import EXIT_FAILED, EXIT_OK, IMAGE_SUFFIXES, UsageError, check_writable_dir
+from enhanceit.cli import EXIT_FAILED, EXIT_OK, UsageError, check_writable_dir
 from enhanceit.config import load_settings
 from enhanceit.engine.choose import check_request
 from enhanceit.engine.runtime import engine_from
 from enhanceit.errors import EnhanceItError, InvalidRequest
-from enhanceit.imaging.formats import EXTENSIONS, OutputFormat, output_format
+from enhanceit.imaging.formats import IMAGE_SUFFIXES, OutputFormat, extension, output_format
 from enhanceit.options import DEFAULT_MODEL, EnhanceOptions
 from enhanceit.pipeline.process import enhance_file
 
@@ -76,7 +76,7 @@ def plan_jobs(inputs: list[Path], output: Path, recursive: bool, explicit_format
     if output.exists() and not output.is_dir():
         raise UsageError(f"{output}: several inputs need an output folder, and this is a file")
     fmt = output_format(explicit_format) if explicit_format else "png"
-    ext = EXTENSIONS[fmt]
+    ext = extension(fmt)
     pairs: list[tuple[Path, Path]] = []
     for item in inputs:
         if item.is_dir():

@@ -7,7 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from enhanceit.imaging.encode import JPEG_OPTIMIZE_MAX_PIXELS
+from enhanceit.imaging.formats import JPEG_OPTIMIZE_MAX_PIXELS
 
 SCRIPT = textwrap.dedent(
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +12,7 @@ from enhanceit.config import LimitSettings
 from enhanceit.engine.fake import NearestNetwork
 from enhanceit.engine.runtime import Engine
 from enhanceit.errors import Canceled, ImageTooLarge, OutputError
-from enhanceit.imaging import encode as encode_module
-from enhanceit.imaging.formats import sniff
+from enhanceit.imaging.formats import FORMATS, sniff
 from enhanceit.imaging.vips import pyvips
 from enhanceit.models.spec import ModelSpec, Net
 from enhanceit.options import EnhanceOptions
@@ -110,7 +110,7 @@ def test_no_partial_file_when_encoding_fails(
         path.write_bytes(b"\x89PNG half")
         raise pyvips.Error("disk full")
 
-    monkeypatch.setattr(encode_module, "_save", half_written)
+    monkeypatch.setitem(FORMATS, "png", dataclasses.replace(FORMATS["png"], saver=half_written))
     with pytest.raises(OutputError):
         run(fake_engine, src, tmp_path / "out.png")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]

@@ -16,17 +16,10 @@ from pathlib import Path
 
 from enhanceit.errors import OutputError
 from enhanceit.imaging.decode import Decoded
-from enhanceit.imaging.formats import OutputFormat
+from enhanceit.imaging.formats import FORMATS, OutputFormat
 from enhanceit.imaging.raster import Raster
 from enhanceit.imaging.stream import StreamedRaster
 from enhanceit.imaging.vips import pyvips
-
-DEFAULT_QUALITY = {"jpeg": 90, "webp": 90, "avif": 60}
-#: libjpeg's optimised Huffman tables (about 5% smaller files) need a second pass over every DCT
-#: coefficient of the image, which it keeps in memory: 463 MB for a 6144x6144 JPEG (34 MB without).
-#: Above this many pixels (about 100 MB of coefficients at quality 90, no chroma subsampling) files are
-#: written in one streaming pass with the standard tables.
-JPEG_OPTIMIZE_MAX_PIXELS = 8_388_608
 
 
 @dataclass(frozen=True)
@@ -73,24 +66,6 @@ def _compose(
     return image
 
 
-def _save(image: pyvips.Image, path: Path, fmt: OutputFormat, quality: int | None, sixteen: bool) -> None:
-    keep = pyvips.ForeignKeep.ICC
-    if fmt == "png":
-        image.pngsave(str(path), compression=6, bitdepth=16 if sixteen else 8, keep=keep)
-    elif fmt == "webp":
-        if quality is None:
-            image.webpsave(str(path), lossless=True, effort=2, keep=keep)
-        else:
-            image.webpsave(str(path), Q=quality, effort=4, keep=keep)
-    elif fmt == "jpeg":
-        optimize = image.width * image.height <= JPEG_OPTIMIZE_MAX_PIXELS
-        image.jpegsave(str(path), Q=quality or DEFAULT_QUALITY["jpeg"], optimize_coding=optimize, keep=keep)
-    elif fmt == "avif":
-        image.heifsave(str(path), compression="av1", Q=quality or DEFAULT_QUALITY["avif"], effort=2, keep=keep)
-    else:  # pragma: no cover - guarded by OutputFormat
-        raise ValueError(fmt)
-
-
 def encode(
     result: Raster,
     decoded: Decoded,
@@ -109,7 +84,9 @@ def encode(
         alpha = streams[-1].image
     try:
         image = _compose(streams[0].image, decoded, alpha, fmt, width, height)
-        _save(image, tmp, fmt, quality, sixteen=decoded.sample == "uint16" and fmt == "png")
+        saver = FORMATS[fmt].saver
+        assert saver is not None  # every OutputFormat has one
+        saver(image, tmp, quality, decoded.sample == "uint16" and fmt == "png", pyvips.ForeignKeep.ICC)
         size = tmp.stat().st_size
         os.replace(tmp, destination)
     except pyvips.Error as e:

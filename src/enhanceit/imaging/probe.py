@@ -10,7 +10,7 @@ from pathlib import Path
 
 from enhanceit.errors import UndecodableImage, UnsupportedFormat
 from enhanceit.imaging import bmp
-from enhanceit.imaging.formats import SNIFF_BYTES, InputFormat, sniff
+from enhanceit.imaging.formats import READABLE, SNIFF_BYTES, InputFormat, sniff
 from enhanceit.imaging.vips import pyvips
 
 
@@ -58,7 +58,7 @@ def probe(path: Path) -> ImageInfo:
         head = f.read(SNIFF_BYTES)
     fmt = sniff(head)
     if fmt is None:
-        raise UnsupportedFormat("not an image in a supported format (PNG, JPEG, WebP, HEIC/HEIF, AVIF, TIFF, GIF, BMP)")
+        raise UnsupportedFormat(f"not an image in a supported format ({READABLE})")
     if fmt == "bmp":
         h = bmp.read_header(path)
         return ImageInfo(fmt, h.width, h.height, 4 if h.has_alpha else 3, "uchar", "srgb", 1, h.has_alpha, False)

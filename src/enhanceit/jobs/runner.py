@@ -31,7 +31,7 @@ from enhanceit import __version__, logs
 from enhanceit.config import JobSettings, Settings
 from enhanceit.engine.runtime import Engine
 from enhanceit.errors import Canceled, EnhanceItError
-from enhanceit.imaging.formats import EXTENSIONS, MEDIA_TYPES
+from enhanceit.imaging.formats import extension, media_type, output_format
 from enhanceit.imaging.probe import ImageInfo, probe
 from enhanceit.jobs.lease import LeaseKeeper, deadline_of, lease_end, new_owner
 from enhanceit.jobs.model import Job, JobError, JobResult, JobStatus, now
@@ -121,7 +121,7 @@ def result_key(input_sha256: str, options: EnhanceOptions) -> str:
     """Content address of a result: the input's bytes, every option that changes pixels, the engine."""
     recipe = json.dumps(options.model_dump(mode="json"), sort_keys=True)
     digest = hashlib.sha256(f"{RESULT_VERSION}\n{input_sha256}\n{recipe}".encode()).hexdigest()
-    return f"{digest[:2]}/{digest}{EXTENSIONS[options.format]}"
+    return f"{digest[:2]}/{digest}{extension(options.format)}"
 
 
 def reuse_fields(reused: JobResult, source: Path, info: ImageInfo, spec: ModelSpec) -> dict[str, Any]:
@@ -143,7 +143,7 @@ def download_name(job: Job) -> str:
     """A friendly file name for the result: the input's name, the model and the format."""
     raw = job.source.filename or (PurePosixPath(urlsplit(job.source.url).path).name if job.source.url else "")
     stem = PurePosixPath(raw).stem or "image"
-    return f"{stem[:80]}-{job.options.model}{EXTENSIONS[job.options.format]}"
+    return f"{stem[:80]}-{job.options.model}{extension(job.options.format)}"
 
 
 @dataclass
@@ -315,7 +315,7 @@ class JobRunner:
             if reused is not None:
                 info, spec, _ = prepare(source, job.options, self.engine, self.settings.limits)  # which model made it
                 return JobStatus.SUCCEEDED, {**reuse_fields(reused, source, info, spec), "timings": timings}
-            out = work / f"result{EXTENSIONS[job.options.format]}"
+            out = work / f"result{extension(job.options.format)}"
             outcome = enhance_file(
                 source,
                 out,
@@ -336,7 +336,7 @@ class JobRunner:
             started = time.perf_counter()
             expires_at = now() + timedelta(seconds=self.settings.retention_seconds)
             stored = retrying(  # the result is computed: wait for the store rather than compute it again
-                lambda: self.storage.put_file(key, out, MEDIA_TYPES[job.options.format], expires_at),
+                lambda: self.storage.put_file(key, out, media_type(job.options.format), expires_at),
                 until=until,
                 backoff=Backoff.of(self.settings.jobs),
                 what="storing the result",
@@ -388,7 +388,7 @@ class JobRunner:
             expires_at=found.expires_at,
             width=info.width,
             height=info.height,
-            format=key.rsplit(".", 1)[-1].replace("jpg", "jpeg"),
+            format=output_format(key.rsplit(".", 1)[-1]),
             bytes=found.size,
             reused=True,
         )

@@ -5,12 +5,8 @@ from __future__ import annotations
 from enhanceit.config import LimitSettings
 from enhanceit.engine.plan import Plan
 from enhanceit.errors import ImageTooLarge
-from enhanceit.imaging.formats import OutputFormat
+from enhanceit.imaging.formats import FORMATS, OutputFormat
 from enhanceit.imaging.probe import ImageInfo
-
-WHOLE_FRAME_FORMATS = ("webp", "avif")
-#: Hard limits of the encoders themselves.
-MAX_SIDE = {"webp": 16383, "jpeg": 65535, "avif": 65536, "png": 2**31 - 1}
 
 
 def check_input(info: ImageInfo, limits: LimitSettings) -> None:
@@ -31,13 +27,14 @@ def check_output_size(width: int, height: int, fmt: OutputFormat, limits: LimitS
     """The requested output itself: within the pixel limit and what its format can hold."""
     if width * height > limits.max_output_pixels:
         raise ImageTooLarge(f"{width}x{height} output pixels are more than the limit of {limits.max_output_pixels:,}")
-    if fmt in WHOLE_FRAME_FORMATS and width * height > limits.max_whole_frame_pixels:
+    spec = FORMATS[fmt]
+    if spec.whole_frame and width * height > limits.max_whole_frame_pixels:
         raise ImageTooLarge(
             f"{width}x{height} is too large for {fmt.upper()} "
             f"(limit {limits.max_whole_frame_pixels:,} pixels); ask for PNG or JPEG"
         )
-    if max(width, height) > MAX_SIDE[fmt]:
-        raise ImageTooLarge(f"{fmt.upper()} images cannot be wider or taller than {MAX_SIDE[fmt]} pixels")
+    if max(width, height) > spec.max_side:
+        raise ImageTooLarge(f"{fmt.upper()} images cannot be wider or taller than {spec.max_side} pixels")
 
 
 def check_work(info: ImageInfo, plan: Plan, tta: int, limits: LimitSettings) -> None:

@@ -28,7 +28,7 @@ from starlette.datastructures import UploadFile
 from enhanceit.api import problems
 from enhanceit.api.jsonbody import read_json
 from enhanceit.errors import InvalidRequest, PayloadTooLarge, StorageUnavailable, UnsupportedFormat
-from enhanceit.imaging.formats import SNIFF_BYTES, sniff
+from enhanceit.imaging.formats import READABLE, SNIFF_BYTES, sniff
 from enhanceit.jobs.model import Job, JobStatus
 from enhanceit.jobs.service import Upload
 from enhanceit.options import EnhanceOptions
@@ -122,7 +122,7 @@ async def _read_upload(file: UploadFile, folder: Path, limit: int) -> Upload:
     if size == 0:
         raise InvalidRequest("the uploaded file is empty")
     if sniff(head) is None:
-        raise UnsupportedFormat("not an image in a supported format (PNG, JPEG, WebP, AVIF/HEIF, TIFF, GIF, BMP)")
+        raise UnsupportedFormat(f"not an image in a supported format ({READABLE})")
     return Upload(path, file.filename, digest.hexdigest(), size)
 
 
