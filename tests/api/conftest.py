@@ -7,7 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from enhanceit.api.app import Services, build_services, create_app
+from enhanceit.api.app import create_app
+from enhanceit.bootstrap import Services, build_services
 from enhanceit.config import Settings, load_settings
 from enhanceit.engine.fake import NearestNetwork
 from enhanceit.engine.runtime import Engine

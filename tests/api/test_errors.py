@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from enhanceit.api.app import Services
+from enhanceit.bootstrap import Services
 from enhanceit.config import Settings
 from tests.api.conftest import make_settings, png_bytes, start
 from tests.api.servers import HttpStub, LiveServer, send

@@ -7,7 +7,7 @@ import time
 import httpx
 import numpy as np
 
-from enhanceit.api.app import Services
+from enhanceit.bootstrap import Services
 from tests.api.conftest import decode, png_bytes
 from tests.api.servers import HttpStub, LiveServer, send
 from tests.helpers import photo

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 import httpx
 import pytest
 
-from enhanceit.api.app import Services
+from enhanceit.bootstrap import Services
 from enhanceit.jobs import webhooks
 from tests.api.conftest import fake_engine, make_settings, png_bytes, start
 from tests.api.servers import HttpStub, LiveServer, send, sequence
@@ -111,6 +111,20 @@ def test_api_keys_and_rate_limit(tmp_path: Path) -> None:
         assert statuses[:3] == [404, 404, 404] and statuses[3] == 429
         assert c.get("/v1/jobs/job_x", headers={"Authorization": "Bearer beta-key"}).status_code == 404
         assert c.get("/healthz").status_code == 200  # probes need no key
+
+
+def test_every_v1_route_needs_the_key(tmp_path: Path) -> None:
+    """Each /v1 operation in the schema, called without a key, is refused before it runs: the key is checked
+    by the router, so a route added later cannot forget it."""
+    server, _ = start(make_settings(tmp_path, api_keys="alpha-key"))
+    with server, httpx.Client(base_url=server.url, timeout=30) as c:
+        paths = c.get("/openapi.json").json()["paths"]
+        operations = [(method, path.replace("{job_id}", "job_x")) for path, ops in paths.items() for method in ops]
+        v1 = [(m, p) for m, p in operations if p.startswith("/v1/")]
+        assert {p for _, p in v1} >= {"/v1/enhance", "/v1/jobs/job_x", "/v1/jobs/job_x/cancel", "/v1/models"}
+        for method, path in v1:
+            assert c.request(method, path).status_code == 401, (method, path)
+        assert c.get("/v1/models", headers={"Authorization": "Bearer alpha-key"}).status_code == 200
 
 
 def test_tampered_or_expired_links_are_403(live: tuple[LiveServer, Services], client: httpx.Client) -> None:

@@ -8,7 +8,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from enhanceit.api.app import Services
+from enhanceit.bootstrap import Services
 from tests.api.conftest import make_settings, start
 from tests.api.servers import LiveServer
 

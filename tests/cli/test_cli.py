@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from enhanceit.cli import main
-from enhanceit.cli_upscale import ProgressBar
+from enhanceit.cli.upscale import ProgressBar
 from enhanceit.imaging.formats import sniff
 from tests.helpers import load, photo, save
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from enhanceit.cli import main
-from enhanceit.cli_upscale import plan_jobs
+from enhanceit.cli.upscale import plan_tasks
 from tests.helpers import photo, save
 
 FAST = ["--model", "waifu2x-upconv7-photo"]
@@ -17,7 +17,7 @@ def test_colliding_names_get_distinct_outputs(tmp_path: Path) -> None:
     inputs.mkdir()
     for i, name in enumerate(["good.png", "good.jpg", "good.jpg.png", "good.webp"]):
         save(photo("astronaut", 16) + i, inputs / name)
-    jobs = plan_jobs([inputs], tmp_path / "out", recursive=False, explicit_format=None)
+    jobs = plan_tasks([inputs], tmp_path / "out", recursive=False, explicit_format=None)
     names = {job.src.name: job.dst.name for job in jobs}
     assert len(set(names.values())) == len(names) == 4, names
     assert names["good.png"] == "good.png" and names["good.jpg.png"] == "good.jpg.png"  # own names kept
@@ -27,7 +27,7 @@ def test_names_differing_only_in_case_do_not_collide(tmp_path: Path) -> None:
     """A case-insensitive file system (macOS, Windows, a mounted share) would write both to one file."""
     a = save(photo("astronaut", 16), tmp_path / "Photo.jpg")
     b = save(photo("coffee", 16), tmp_path / "photo.webp")
-    jobs = plan_jobs([a, b], tmp_path / "out", recursive=False, explicit_format=None)
+    jobs = plan_tasks([a, b], tmp_path / "out", recursive=False, explicit_format=None)
     assert len({str(job.dst).casefold() for job in jobs}) == 2, [job.dst for job in jobs]
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from enhanceit.cli import _parser
+from enhanceit.cli.main import parser as _parser
 from enhanceit.config import Settings
 from tests.deploy import files
 from tests.deploy.files import Doc

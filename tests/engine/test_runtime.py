@@ -48,7 +48,7 @@ def test_passes_chain_through_files_and_clean_up(tmp_path: Path) -> None:
 def test_allocator_tuning_applies_on_linux() -> None:
     import sys
 
-    from enhanceit.memory import tune_allocator
+    from enhanceit.allocator import tune_allocator
 
     assert tune_allocator() is sys.platform.startswith("linux")
 

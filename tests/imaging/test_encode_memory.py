@@ -18,7 +18,7 @@ SCRIPT = textwrap.dedent(
     from enhanceit.imaging.encode import encode
     from enhanceit.imaging.probe import ImageInfo
     from enhanceit.imaging.raster import Raster, RasterInfo
-    from enhanceit.memory import tune_allocator
+    from enhanceit.allocator import tune_allocator
 
     tune_allocator()
     side, work = int(sys.argv[1]), Path(sys.argv[2])

@@ -21,7 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from enhanceit.api.app import build_services, create_app
+from enhanceit.api.app import create_app
+from enhanceit.bootstrap import build_services
 from enhanceit.config import Settings
 from enhanceit.engine.runtime import Engine
 from tests.api.conftest import make_settings, png_bytes

@@ -9,7 +9,7 @@ from enhanceit.config import JobSettings
 from enhanceit.jobs.model import Job, JobStatus, Source, now
 from enhanceit.jobs.queue.base import JobQueue
 from enhanceit.jobs.reaper import Reaper
-from enhanceit.jobs.store.memory import MemoryJobStore
+from enhanceit.jobs.store.in_memory import MemoryJobStore
 from enhanceit.options import EnhanceOptions
 
 SETTINGS = JobSettings(lease_seconds=30, deadline_seconds=3600)
@@ -106,7 +106,7 @@ def test_a_job_recorded_but_not_sent_is_accepted_and_the_reaper_sends_it(tmp_pat
     from enhanceit.errors import StorageUnavailable
     from enhanceit.jobs.runner import JobRunner
     from enhanceit.jobs.service import JobService
-    from enhanceit.storage.memory import MemoryStorage
+    from enhanceit.storage.in_memory import MemoryStorage
     from tests.api.conftest import fake_engine, make_settings
 
     class Unsendable(FakeQueue):

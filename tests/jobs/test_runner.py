@@ -14,11 +14,11 @@ import pytest
 from enhanceit.errors import StorageUnavailable
 from enhanceit.jobs.model import Job, JobStatus, Source, now
 from enhanceit.jobs.runner import JobRunner
-from enhanceit.jobs.store.memory import MemoryJobStore
+from enhanceit.jobs.store.in_memory import MemoryJobStore
 from enhanceit.jobs.worker import _job_actor
 from enhanceit.options import EnhanceOptions
 from enhanceit.storage.base import StoredObject
-from enhanceit.storage.memory import MemoryStorage
+from enhanceit.storage.in_memory import MemoryStorage
 from tests.api.conftest import fake_engine, make_settings, png_bytes
 
 #: Short waits so that retries happen within a test's second.

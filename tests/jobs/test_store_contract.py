@@ -11,7 +11,7 @@ import pytest
 from enhanceit.errors import NotFound
 from enhanceit.jobs.model import Job, JobStatus, Source, now
 from enhanceit.jobs.store.base import IdempotencyConflict, JobStore
-from enhanceit.jobs.store.memory import MemoryJobStore
+from enhanceit.jobs.store.in_memory import MemoryJobStore
 from enhanceit.jobs.store.redis import RedisJobStore
 from enhanceit.jobs.store.sqlite import SqliteJobStore
 from enhanceit.options import EnhanceOptions

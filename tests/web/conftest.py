@@ -16,7 +16,8 @@ import pytest
 from fastapi.staticfiles import StaticFiles
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Route, sync_playwright
 
-from enhanceit.api.app import Services, static_dir
+from enhanceit.api.app import static_dir
+from enhanceit.bootstrap import Services
 from enhanceit.config import Settings
 from enhanceit.engine.runtime import Engine
 from tests.api.conftest import make_settings, start
@@ -77,8 +78,16 @@ class Pages:
         self.outside: list[str] = []
         self.errors: list[str] = []
 
-    def open(self, url: str, viewport: dict[str, int] | None = None, csp: str | None = None, **options: Any) -> Page:
-        """``csp``: serve the page with this Content-Security-Policy (a violation is a console error)."""
+    def open(
+        self,
+        url: str,
+        viewport: dict[str, int] | None = None,
+        csp: str | None = None,
+        models: bool = True,
+        **options: Any,
+    ) -> Page:
+        """``csp``: serve the page with this Content-Security-Policy (a violation is a console error);
+        ``models``: wait for the model list (False where the page cannot load it)."""
         context = self.browser.new_context(viewport=viewport or DESKTOP, **options)
         context.route("**/*", self._fence)
         if csp is not None:
@@ -93,7 +102,8 @@ class Pages:
         page.on("pageerror", lambda e: self.errors.append(str(e)))
         page.on("console", self._console)
         page.goto(url)
-        wait_for_models(page)
+        if models:
+            wait_for_models(page)
         return page
 
     def _console(self, message: ConsoleMessage) -> None:

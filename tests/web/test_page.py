@@ -320,16 +320,15 @@ def test_cancel_a_running_job(tmp_path: Path, pages: Pages) -> None:
 def test_api_key_asked_for_and_sent(tmp_path: Path, pages: Pages, astronaut: Path) -> None:
     server, _ = serve(make_settings(tmp_path, api_keys=["s3cret-key"]))
     with server:
-        page = pages.open(server.url)
-        assert page.is_hidden("#keyBox")
-        page.set_input_files("#file", str(astronaut))
-        page.click("#go")
+        page = pages.open(server.url, models=False)  # the model list is behind the key too: asked for at once
         page.wait_for_selector("#keyBox", state="visible")
         assert "needs a valid API key" in page.inner_text("#error")
         assert page.evaluate("document.activeElement.id") == "key"
+        assert page.eval_on_selector("#model", "s => s.options.length") == 0
         page.screenshot(path=tmp_path / "key.png")
+        page.set_input_files("#file", str(astronaut))
         page.fill("#key", "s3cret-key")
-        page.keyboard.press("Enter")  # saves the key and submits again
+        page.keyboard.press("Enter")  # saves the key, loads the models, submits
         wait_for_result(page)
         assert natural_size(page, "#after") == (128, 128)
         page.reload()

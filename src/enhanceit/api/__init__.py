@@ -1,5 +1,5 @@
-"""The HTTP API (FastAPI)."""
+"""The HTTP API (FastAPI): ``create_app`` builds it from the parts :mod:`enhanceit.bootstrap` wires."""
 
-from enhanceit.api.app import Services, build_services, create_app
+from enhanceit.api.app import create_app
 
-__all__ = ["Services", "build_services", "create_app"]
+__all__ = ["create_app"]

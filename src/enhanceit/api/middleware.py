@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from enhanceit import logs
-from enhanceit.api.metrics import Metrics
 from enhanceit.errors import PayloadTooLarge
+from enhanceit.metrics import Metrics
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

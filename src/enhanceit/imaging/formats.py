@@ -122,6 +122,8 @@ OUTPUT_FORMATS: tuple[OutputFormat, ...] = get_args(OutputFormat)
 OUTPUT_NAMES: dict[str, OutputFormat] = {
     alias: name for name in OUTPUT_FORMATS for alias in (name, *FORMATS[name].aliases)
 }
+#: Other names of output formats: ``jpg`` for ``jpeg``.
+FORMAT_ALIASES: dict[str, OutputFormat] = {alias: name for alias, name in OUTPUT_NAMES.items() if alias != name}
 #: File suffixes of every format read, for picking images out of a folder.
 IMAGE_SUFFIXES: frozenset[str] = frozenset(s for f in FORMATS.values() for s in f.suffixes)
 #: For messages: "PNG, JPEG, …".

@@ -126,6 +126,10 @@ class JobService:
         """Seconds a client should wait when the queue is full: a rough time for one job per slot."""
         return max(1, min(60, 2 * (self.queue.depth() + 1) // self.settings.jobs.max_concurrent))
 
+    def get(self, job_id: str) -> Job:
+        """The job's latest record; :class:`~enhanceit.errors.NotFound` (404) for an unknown id."""
+        return self.store.require(job_id)
+
     def cancel(self, job_id: str) -> Job:
         self.store.require(job_id)
         return self.store.request_cancel(job_id)

@@ -15,7 +15,6 @@ start removes scratch folders that a killed worker left behind.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import signal
 import threading
 from typing import Any
@@ -23,7 +22,11 @@ from typing import Any
 import dramatiq
 
 from enhanceit.config import Settings
-from enhanceit.memory import tune_allocator
+from enhanceit.jobs.queue.dramatiq import WORKER_POLL_MS, DramatiqQueue, declare, make_broker
+from enhanceit.jobs.reaper import Reaper
+from enhanceit.jobs.runner import JobRunner
+from enhanceit.jobs.store.base import JobStore
+from enhanceit.jobs.webhooks import WebhookSender
 
 logger = logging.getLogger(__name__)
 
@@ -37,28 +40,8 @@ def _job_actor(runner: Any) -> Any:
     return enhance
 
 
-def serve_one(settings: Settings, threads: int) -> int:
-    """One worker process until SIGTERM/SIGINT."""
-    from enhanceit.api.app import load_default_model
-    from enhanceit.engine.runtime import engine_from
-    from enhanceit.jobs.queue.dramatiq import WORKER_POLL_MS, DramatiqQueue, declare, make_broker
-    from enhanceit.jobs.reaper import Reaper
-    from enhanceit.jobs.runner import JobRunner
-    from enhanceit.jobs.scratch import remove_stale_scratch
-    from enhanceit.jobs.service import render
-    from enhanceit.jobs.store.redis import RedisJobStore
-    from enhanceit.jobs.webhooks import WebhookSender, webhook_secret
-    from enhanceit.storage import make_storage
-
-    tune_allocator()
-    assert settings.queue.url is not None
-    remove_stale_scratch(settings.tmp_dir)
-    engine = engine_from(settings)
-    load_default_model(engine)
-    storage = make_storage(settings)
-    store = RedisJobStore(settings.queue.url, settings.jobs.keep_seconds)
-    webhooks = WebhookSender(webhook_secret(settings), settings.fetch, render=lambda job: render(job, storage))
-    runner = JobRunner(settings, engine, storage, store, notify=webhooks.notify)
+def serve(settings: Settings, threads: int, runner: JobRunner, store: JobStore, webhooks: WebhookSender) -> int:
+    """Run jobs from the queue with a runner built by :mod:`enhanceit.bootstrap`, until SIGTERM/SIGINT."""
     broker = make_broker(settings)
     actor = declare(broker, settings, _job_actor(runner))
     reaper = Reaper(store, DramatiqQueue(settings, broker, actor), settings.jobs, notify=webhooks.notify)
@@ -76,37 +59,3 @@ def serve_one(settings: Settings, threads: int) -> int:
     webhooks.close(wait=True)
     broker.close()
     return 0
-
-
-def _child(settings: Settings, threads: int) -> None:
-    from enhanceit import logs
-
-    logs.configure(settings.log_format, settings.log_level)
-    serve_one(settings, threads)
-
-
-def run_worker(settings: Settings) -> int:
-    if settings.queue.url is None:
-        from enhanceit.cli import UsageError
-
-        raise UsageError("'enhanceit worker' needs ENHANCEIT_QUEUE_URL (redis://…)")
-    processes, threads = settings.queue.worker_processes, settings.queue.worker_threads
-    if processes == 1:
-        return serve_one(settings, threads)
-    context = multiprocessing.get_context("spawn")  # a fresh interpreter each: no forked ncnn/libvips state
-    children = [
-        context.Process(target=_child, args=(settings, threads), name=f"enhanceit-worker-{i}") for i in range(processes)
-    ]
-    for child in children:
-        child.start()
-
-    def forward(signum: int, _frame: Any) -> None:
-        for child in children:
-            if child.is_alive():
-                child.terminate()  # SIGTERM: each finishes its running job, then exits
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, forward)
-    for child in children:
-        child.join()
-    return 0 if all(child.exitcode == 0 for child in children) else 1

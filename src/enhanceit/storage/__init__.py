@@ -15,8 +15,8 @@ from __future__ import annotations
 from enhanceit.config import Settings
 from enhanceit.storage.base import Storage, StoredObject, validate_key
 from enhanceit.storage.gcs import GcsStorage
+from enhanceit.storage.in_memory import MemoryStorage
 from enhanceit.storage.local import LocalStorage
-from enhanceit.storage.memory import MemoryStorage
 from enhanceit.storage.s3 import S3Storage
 from enhanceit.storage.signing import UrlSigner
 

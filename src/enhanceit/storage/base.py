@@ -98,6 +98,10 @@ class Storage(ABC):
         Idempotent; returns one line saying what it did, for the operator.
         """
 
+    def start(self) -> None:
+        """What a process that serves from this backend prepares when it starts: nothing here (buckets
+        are made by ``enhanceit storage init``, an operator's step)."""
+
     @abstractmethod
     def check(self) -> None:
         """Readiness probe: one cheap call proving the backend answers; :class:`StorageUnavailable` if not."""

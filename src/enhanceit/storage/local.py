@@ -164,6 +164,10 @@ class LocalStorage(Storage):
             self.root.mkdir(parents=True, exist_ok=True)
         return f"local: results in {self.root}; expired files are deleted by the sweep"
 
+    def start(self) -> None:
+        """The results folder: made at start, since a local volume has no operator step of its own."""
+        self.init()
+
     def check(self) -> None:
         with self._boundary("check"):
             # The detail reaches /readyz: say what is wrong, and log where (no server path in a response).

@@ -26,9 +26,11 @@ from pydantic import Field, ValidationError, field_validator
 from starlette.datastructures import UploadFile
 
 from enhanceit.api import problems
+from enhanceit.api.deps import Owner, ServicesDep
 from enhanceit.api.jsonbody import read_json
+from enhanceit.bootstrap import Services
 from enhanceit.errors import InvalidRequest, PayloadTooLarge, StorageUnavailable, UnsupportedFormat
-from enhanceit.imaging.formats import READABLE, SNIFF_BYTES, sniff
+from enhanceit.imaging.formats import FORMAT_ALIASES, READABLE, SNIFF_BYTES, sniff
 from enhanceit.jobs.model import Job, JobStatus
 from enhanceit.jobs.service import Upload
 from enhanceit.options import EnhanceOptions
@@ -47,9 +49,9 @@ class EnhanceRequest(EnhanceOptions):
 
     @field_validator("format", mode="before")
     @classmethod
-    def _jpg_is_jpeg(cls, value: object) -> object:
+    def _aliases(cls, value: object) -> object:
         """The CLI takes ``jpg`` (from file names); the API takes it too, as ``jpeg``."""
-        return "jpeg" if isinstance(value, str) and value.lower() == "jpg" else value
+        return FORMAT_ALIASES.get(value.lower(), value) if isinstance(value, str) else value
 
 
 _MULTIPART_SCHEMA = {
@@ -141,11 +143,11 @@ class _Invalid(Exception):
 @router.post("/v1/enhance", summary="Enhance an image", openapi_extra=_OPENAPI, response_model=None)
 async def enhance(
     request: Request,
+    services: ServicesDep,
+    owner: Owner,
     prefer: Annotated[str | None, Header(description="respond-async, or wait=N seconds")] = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
-    services = request.app.state.services
-    owner = services.api_keys.owner(request)
     if idempotency_key is not None and not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
         raise InvalidRequest("Idempotency-Key must be 1-255 visible ASCII characters")
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -187,7 +189,7 @@ async def enhance(
     return job_response(services, job, waited=prefer is not None)
 
 
-async def wait_for(services: Any, job: Job, seconds: float) -> Job:
+async def wait_for(services: Services, job: Job, seconds: float) -> Job:
     """Until the job finishes or ``seconds`` pass: woken at once by a runner in this process, polling the
     store every 50 ms for jobs run elsewhere (a Redis GET: cheap)."""
     loop = asyncio.get_running_loop()
@@ -205,17 +207,17 @@ async def wait_for(services: Any, job: Job, seconds: float) -> Job:
     return job
 
 
-async def _reread(services: Any, job: Job) -> Job:
+async def _reread(services: Services, job: Job) -> Job:
     """The job's latest record; the last one known while the store is away (the job was accepted: the client
     gets 202 and its Location, not a 503 for a job that will run)."""
     try:
-        found: Job = await asyncio.to_thread(services.store.require, job.id)
+        found = await asyncio.to_thread(services.jobs.get, job.id)
     except StorageUnavailable:
         return job
     return found
 
 
-def job_response(services: Any, job: Job, waited: bool = False) -> Response:
+def job_response(services: Services, job: Job, waited: bool = False) -> Response:
     body = services.jobs.render(job)
     location = f"/v1/jobs/{job.id}"
     if job.status == JobStatus.FAILED and job.error is not None:

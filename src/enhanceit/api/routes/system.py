@@ -1,4 +1,4 @@
-"""Health, readiness, metrics, the model list, and the signed links of the local storage."""
+"""Health, readiness, metrics, and the signed links of the local storage: outside ``/v1``, no API key."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from enhanceit.engine.choose import catalog
+from enhanceit.api.deps import ServicesDep
 from enhanceit.errors import EnhanceItError
 
 router = APIRouter()
@@ -27,8 +27,7 @@ async def healthz() -> dict[str, str]:
     summary="Readiness: models loaded and storage answering (warnings: risks such as Redis without persistence)",
     responses={503: {"description": "not ready", "content": {"application/problem+json": {}}}},
 )
-async def readyz(request: Request) -> JSONResponse:
-    services = request.app.state.services
+async def readyz(services: ServicesDep) -> JSONResponse:
     checks: dict[str, str] = {}
     checks["models"] = "ok" if services.models_ready.is_set() else (services.model_error or "loading")
 
@@ -56,20 +55,10 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics", tags=["system"], summary="Prometheus metrics", response_class=PlainTextResponse)
-async def metrics(request: Request) -> Response:
+async def metrics(services: ServicesDep) -> Response:
     # In a thread: the queue figures may ask Redis, which must not block the event loop.
-    page = await asyncio.to_thread(request.app.state.services.metrics.render)
+    page = await asyncio.to_thread(services.metrics.render)
     return Response(page, media_type="text/plain; version=0.0.4")
-
-
-@router.get(
-    "/v1/models",
-    tags=["models"],
-    summary="The aliases 'photo' and 'art' (what they resolve to), then every model with its scales and licence",
-)
-async def models(request: Request) -> list[dict[str, Any]]:
-    services = request.app.state.services
-    return catalog(services.engine.registry, services.settings.resolved_models_dir)
 
 
 @router.get(
@@ -81,8 +70,8 @@ async def models(request: Request) -> list[dict[str, Any]]:
         404: {"description": "no such file", "content": {"application/problem+json": {}}},
     },
 )
-async def files(key: str, request: Request, expires: str = "", sig: str = "") -> Response:
-    storage = request.app.state.services.storage
+async def files(key: str, request: Request, services: ServicesDep, expires: str = "", sig: str = "") -> Response:
+    storage = services.storage
     storage.verify(key, expires, sig, datetime.now(UTC))
     found = await asyncio.to_thread(storage.head, key)
     if found is None:
@@ -108,6 +97,6 @@ async def files(key: str, request: Request, expires: str = "", sig: str = "") ->
 
 
 @router.head("/files/{key:path}", include_in_schema=False)
-async def files_head(key: str, request: Request, expires: str = "", sig: str = "") -> Response:
+async def files_head(key: str, request: Request, services: ServicesDep, expires: str = "", sig: str = "") -> Response:
     """HEAD: the same checks and headers as GET, no body (the object is never opened)."""
-    return await files(key, request, expires, sig)
+    return await files(key, request, services, expires, sig)

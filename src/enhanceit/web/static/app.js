@@ -133,7 +133,7 @@ function unpick() {
 async function submit(e) {
   e.preventDefault();
   if (job) return;
-  if ($('key').value.trim()) $('keySave').click(); // Enter in the key's field
+  if ($('key').value.trim()) await saveKey(); // Enter in the key's field
   hideError();
   const url = $('url').value.trim();
   if (!url && !picked) return showError(local('Choose, drop or paste an image, or enter its address.'));
@@ -389,7 +389,11 @@ $('model').addEventListener('change', () => modelChanged());
 $('format').addEventListener('change', formatChanged);
 $('cancel').addEventListener('click', cancel);
 for (const [id, v] of [['scale', 'custom'], ['width', 'width']]) $(id).addEventListener('input', () => { document.querySelector(`input[value="${v}"]`).checked = true; });
-$('keySave').onclick = () => { const k = $('key').value.trim(); store(KEY, k); $('key').value = ''; hideError(); $('keyForget').hidden = !k; $('go').focus(); };
+async function saveKey() { // every /v1 call needs it, the model list too: load that now if it failed
+  const k = $('key').value.trim(); store(KEY, k); $('key').value = ''; hideError(); $('keyForget').hidden = !k;
+  if (!models.length) await loadModels();
+}
+$('keySave').onclick = async () => { await saveKey(); $('go').focus(); };
 $('keyForget').onclick = () => { localStorage.removeItem(KEY); $('keyForget').hidden = true; $('key').focus(); };
 $('recentClear').onclick = () => { localStorage.removeItem(RECENT); recent(); $('recentTitle').focus(); };
 $('keyBox').hidden = $('keyForget').hidden = !load(KEY, '');

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
-from enhanceit.cli import EXIT_FAILED, EXIT_OK, UsageError, print_json
-from enhanceit.config import load_settings
+from enhanceit.cli.common import EXIT_FAILED, EXIT_OK, UsageError, print_json, settings
 from enhanceit.engine.choose import catalog
 from enhanceit.engine.runtime import registry_from
 from enhanceit.errors import EnhanceItError
@@ -14,11 +14,24 @@ from enhanceit.models import all_models, get_model
 from enhanceit.models.install import install
 
 
-def run_models(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    models_dir = settings.resolved_models_dir
+def add_parser(sub: Any) -> None:
+    actions = sub.add_parser("models", help="list or install models").add_subparsers(
+        dest="models_command", required=True, metavar="ACTION"
+    )
+    ls = actions.add_parser("list", help="every model with its noise levels, scales and licence")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    ls.set_defaults(run=run)
+    inst = actions.add_parser("install", help="fetch, verify and convert model weights")
+    inst.add_argument("ids", nargs="*", metavar="ID")
+    inst.add_argument("--all", action="store_true", help="every model")
+    inst.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = settings()
+    models_dir = config.resolved_models_dir
     if args.models_command == "list":
-        rows = catalog(registry_from(settings), models_dir)
+        rows = catalog(registry_from(config), models_dir)
         if args.json:
             print_json(rows)
             return EXIT_OK

@@ -7,25 +7,73 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from pydantic import ValidationError
 
-from enhanceit.cli import EXIT_FAILED, EXIT_OK, UsageError, check_writable_dir
-from enhanceit.config import load_settings
+from enhanceit.cli.common import EXIT_FAILED, EXIT_OK, UsageError, check_writable_dir, settings
 from enhanceit.engine.choose import check_request
 from enhanceit.engine.runtime import engine_from
 from enhanceit.errors import EnhanceItError, InvalidRequest
-from enhanceit.imaging.formats import IMAGE_SUFFIXES, OutputFormat, extension, output_format
+from enhanceit.imaging.formats import IMAGE_SUFFIXES, OUTPUT_NAMES, OutputFormat, extension, output_format
 from enhanceit.options import DEFAULT_MODEL, EnhanceOptions
 from enhanceit.pipeline.process import enhance_file
 
 
 @dataclass(frozen=True)
-class Job:
+class FileTask:
+    """One input file, where its result goes, and in which format."""
+
     src: Path
     dst: Path
     format: OutputFormat
+
+
+def add_parser(sub: Any) -> None:
+    up = sub.add_parser(
+        "upscale", help="enhance image files", description="Enhance one file to a file, or many to a folder."
+    )
+    up.add_argument("inputs", nargs="+", metavar="INPUT", type=Path, help="image files or folders")
+    up.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        type=Path,
+        metavar="OUT",
+        help="output file, or folder for several inputs",
+    )
+    up.add_argument(
+        "--model",
+        default=None,
+        help="model id, or 'photo' / 'art' (see 'enhanceit models list'; default waifu2x-cunet)",
+    )
+    up.add_argument(
+        "--noise",
+        type=int,
+        default=-1,
+        choices=range(-1, 4),
+        metavar="-1..3",
+        help="noise reduction level, -1 = none",
+    )
+    size = up.add_mutually_exclusive_group()
+    size.add_argument("--scale", type=float, help="scale factor (default 2)")
+    size.add_argument("--width", type=int, help="output width (height keeps the aspect ratio)")
+    size.add_argument("--height", type=int, help="output height (width keeps the aspect ratio)")
+    up.add_argument("--tta", type=int, default=0, choices=(0, 2, 4, 8), help="test-time augmentation level")
+    up.add_argument(
+        "--format",
+        choices=tuple(OUTPUT_NAMES),
+        help="output format (default: from OUT's extension, else png)",
+    )
+    up.add_argument("--quality", type=int, help="lossy quality 1-100 (JPEG, AVIF; WebP is lossless without it)")
+    up.add_argument("--tile", type=int, help="tile side in pixels (default: the model's; smaller uses less memory)")
+    up.add_argument("--threads", type=int, help="inference threads (default: all cores)")
+    up.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders of folder inputs")
+    up.add_argument("--quiet", action="store_true", help="no progress bar")
+    up.add_argument(
+        "--strict", action="store_true", help="refuse damaged images (data that ends early) instead of filling them"
+    )
+    up.set_defaults(run=run)
 
 
 class ProgressBar:
@@ -68,11 +116,11 @@ def _folder_inputs(folder: Path, recursive: bool) -> list[Path]:
     return sorted(p for p in pattern if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def plan_jobs(inputs: list[Path], output: Path, recursive: bool, explicit_format: str | None) -> list[Job]:
+def plan_tasks(inputs: list[Path], output: Path, recursive: bool, explicit_format: str | None) -> list[FileTask]:
     """Pair every input with its output: one file to one file, anything else into a folder."""
     if len(inputs) == 1 and inputs[0].is_file() and not output.is_dir():
         check_writable_dir(output.parent if str(output.parent) else Path("."))
-        return [Job(inputs[0], output, _format_for(output, explicit_format))]
+        return [FileTask(inputs[0], output, _format_for(output, explicit_format))]
     if output.exists() and not output.is_dir():
         raise UsageError(f"{output}: several inputs need an output folder, and this is a file")
     fmt = output_format(explicit_format) if explicit_format else "png"
@@ -86,7 +134,7 @@ def plan_jobs(inputs: list[Path], output: Path, recursive: bool, explicit_format
         else:
             pairs.append((item, Path(item.name)))
     names = _unique_names([rel for _, rel in pairs], ext)
-    return [Job(src, output / name, fmt) for (src, _), name in zip(pairs, names, strict=True)]
+    return [FileTask(src, output / name, fmt) for (src, _), name in zip(pairs, names, strict=True)]
 
 
 def _unique_names(rels: list[Path], ext: str) -> list[Path]:
@@ -134,50 +182,50 @@ def _options(args: argparse.Namespace, fmt: OutputFormat) -> EnhanceOptions:
         raise UsageError(f"--{where}: {first['msg']}" if where else first["msg"]) from None
 
 
-def run_upscale(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    jobs = plan_jobs(list(args.inputs), args.output, args.recursive, args.format)
-    if not jobs:
+def run(args: argparse.Namespace) -> int:
+    config = settings()
+    tasks = plan_tasks(list(args.inputs), args.output, args.recursive, args.format)
+    if not tasks:
         raise UsageError("no images found in the given inputs")
-    engine = engine_from(settings, threads=args.threads)
-    first = _options(args, jobs[0].format)
+    engine = engine_from(config, threads=args.threads)
+    first = _options(args, tasks[0].format)
     # Refuse an impossible request before touching any file (exit 2), not once per file.
     check_request(engine.registry, first.model, first.noise, first.scale)
 
     interactive = sys.stderr.isatty() and not args.quiet
     failures = 0
-    for job in jobs:
-        if job.dst.parent != Path(""):
-            job.dst.parent.mkdir(parents=True, exist_ok=True)
-        bar = ProgressBar(job.src.name, sys.stderr, interactive)
+    for task in tasks:
+        if task.dst.parent != Path(""):
+            task.dst.parent.mkdir(parents=True, exist_ok=True)
+        bar = ProgressBar(task.src.name, sys.stderr, interactive)
         started = time.perf_counter()
         try:
-            if not job.src.is_file():
+            if not task.src.is_file():
                 raise EnhanceItError("no such file")
             outcome = enhance_file(
-                job.src,
-                job.dst,
-                _options(args, job.format),
+                task.src,
+                task.dst,
+                _options(args, task.format),
                 engine,
-                settings.limits,
-                tmp_dir=settings.tmp_dir,
+                config.limits,
+                tmp_dir=config.tmp_dir,
                 progress=bar,
             )
         except InvalidRequest:
             raise
         except EnhanceItError as e:
             bar.close()
-            print(f"enhanceit: {job.src}: {e}", file=sys.stderr)
+            print(f"enhanceit: {task.src}: {e}", file=sys.stderr)
             failures += 1
             continue
         finally:
             bar.close()
         for warning in outcome.warnings:  # shown even with --quiet: the result is not the whole picture
-            print(f"enhanceit: warning: {job.src}: {warning}", file=sys.stderr)
+            print(f"enhanceit: warning: {task.src}: {warning}", file=sys.stderr)
         if not args.quiet:
             enc = outcome.encoded
             print(
-                f"{job.src} -> {enc.path} ({enc.width}x{enc.height} {enc.format}, {outcome.model.id}, "
+                f"{task.src} -> {enc.path} ({enc.width}x{enc.height} {enc.format}, {outcome.model.id}, "
                 f"{time.perf_counter() - started:.2f} s)",
                 file=sys.stderr,
             )

@@ -12,8 +12,6 @@ import hmac
 import threading
 import time
 
-from fastapi import Request
-
 from enhanceit.errors import Busy, Unauthorized
 
 
@@ -52,11 +50,11 @@ class ApiKeys:
     def enabled(self) -> bool:
         return bool(self._keys)
 
-    def owner(self, request: Request) -> str:
-        """The caller's owner id, or 401/429."""
+    def owner(self, authorization: str | None) -> str:
+        """The owner id of a caller who sent this ``Authorization`` header, or 401/429."""
         if not self._keys:
             return "anonymous"
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        scheme, _, token = (authorization or "").partition(" ")
         presented = token.strip().encode()
         if scheme.lower() != "bearer" or not presented:
             raise Unauthorized("send 'Authorization: Bearer <API key>'")

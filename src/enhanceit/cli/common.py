@@ -1,0 +1,43 @@
+"""What every command shares: exit codes, the usage error, settings read with a one-line error, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from enhanceit.config import Settings, load_settings
+from enhanceit.errors import OutputError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """Bad usage: one line on stderr, exit 2."""
+
+
+def settings() -> Settings:
+    """The settings (environment, then ``ENHANCEIT_CONFIG``), or a usage error naming the bad one."""
+    try:
+        return load_settings()
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise UsageError(f"invalid configuration: {where}: {first['msg']}") from None
+    except FileNotFoundError as e:
+        raise UsageError(str(e)) from None
+
+
+def print_json(value: object) -> None:
+    json.dump(value, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def check_writable_dir(folder: Path) -> None:
+    if not folder.is_dir():
+        raise OutputError(f"{folder}: output folder does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{folder}: output folder is not writable")

@@ -1,0 +1,44 @@
+"""``enhanceit config show``: the effective configuration, every secret masked."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+import yaml
+from pydantic import SecretStr
+
+from enhanceit.cli.common import EXIT_OK, settings
+from enhanceit.config import Settings
+
+
+def add_parser(sub: Any) -> None:
+    actions = sub.add_parser("config", help="configuration").add_subparsers(
+        dest="config_command", required=True, metavar="ACTION"
+    )
+    show = actions.add_parser("show", help="the effective configuration, secrets masked")
+    show.add_argument("--json", action="store_true", help="JSON instead of YAML")
+    show.set_defaults(run=run)
+
+
+def masked(config: Settings) -> dict[str, Any]:
+    """The settings as plain data, every secret replaced by asterisks."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            return "********"
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        return value
+
+    data = walk(config.model_dump())
+    return json.loads(json.dumps(data, default=str))  # type: ignore[no-any-return]
+
+
+def run(args: argparse.Namespace) -> int:
+    data = masked(settings())
+    print(json.dumps(data, indent=2) if args.json else yaml.safe_dump(data, sort_keys=False).rstrip())
+    return EXIT_OK
