@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from enhanceit import logs
 from enhanceit.allocator import tune_allocator
 from enhanceit.config import Settings
 from enhanceit.engine.runtime import Engine, engine_from
@@ -92,6 +93,7 @@ def build_services(
     queue: JobQueue | None = None,
 ) -> Services:
     """Everything the API needs, from the settings; any part can be given instead (tests)."""
+    logs.stamp_records()
     engine = engine or engine_from(settings)
     storage = storage or make_storage(settings)
     store = store or job_store(settings)
@@ -207,8 +209,6 @@ def run_worker(settings: Settings) -> int:
 
 
 def _worker_child(settings: Settings, threads: int) -> None:
-    from enhanceit import logs
-
     logs.configure(settings.log_format, settings.log_level)
     _worker_process(settings, threads)
 
@@ -218,6 +218,7 @@ def _worker_process(settings: Settings, threads: int) -> int:
     from enhanceit.jobs.worker import serve
 
     assert settings.queue.url is not None
+    logs.stamp_records()
     tune_allocator()
     remove_stale_scratch(settings.tmp_dir)
     engine = engine_from(settings)

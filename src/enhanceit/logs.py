@@ -21,22 +21,23 @@ job_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("job_id", de
 QUIET = ("httpcore", "httpx", "botocore", "boto3", "urllib3", "s3transfer", "google", "uvicorn.access")
 
 
-_base_factory = logging.getLogRecordFactory()
+def stamp_records() -> None:
+    """From now on every record carries the ids current where it was made, whatever handler formats it
+    later (ours, or a test's). Called by whatever builds the service or a worker; idempotent."""
+    base = logging.getLogRecordFactory()
+    if getattr(base, "_enhanceit", False):
+        return
 
+    def stamped(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = base(*args, **kwargs)
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id.get()
+        if not hasattr(record, "job_id"):
+            record.job_id = job_id.get()
+        return record
 
-def _stamped_record(*args: object, **kwargs: object) -> logging.LogRecord:
-    """Every record carries the ids current where it was made, whatever handler formats it later."""
-    record = _base_factory(*args, **kwargs)
-    if not hasattr(record, "request_id"):
-        record.request_id = request_id.get()
-    if not hasattr(record, "job_id"):
-        record.job_id = job_id.get()
-    return record
-
-
-if not getattr(logging.getLogRecordFactory(), "_enhanceit", False):
-    _stamped_record._enhanceit = True  # type: ignore[attr-defined]
-    logging.setLogRecordFactory(_stamped_record)
+    stamped._enhanceit = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(stamped)
 
 
 class JsonFormatter(logging.Formatter):
@@ -57,6 +58,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure(fmt: str = "json", level: str = "INFO") -> None:
+    stamp_records()
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())

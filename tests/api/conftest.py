@@ -10,18 +10,11 @@ import pytest
 from enhanceit.api.app import create_app
 from enhanceit.bootstrap import Services, build_services
 from enhanceit.config import Settings, load_settings
-from enhanceit.engine.fake import NearestNetwork
+from enhanceit.engine.fake import fake_engine
 from enhanceit.engine.runtime import Engine
 from enhanceit.imaging.vips import pyvips
 from tests.api.servers import HttpStub, LiveServer
 from tests.helpers import photo
-
-
-def fake_engine(delay: float = 0.0) -> Engine:
-    """Real model shapes (pads, multiples, scales), nearest-neighbour pixels: exact and fast."""
-    return Engine(
-        factory=lambda spec, net: NearestNetwork(scale=net.scale, pad=net.pad, multiple=net.multiple, delay=delay)
-    )
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:

@@ -150,7 +150,7 @@ def test_upstream_failures_are_502_and_504(tmp_path: Path, images: HttpStub) -> 
 
 
 def test_a_full_queue_is_429_with_retry_after(tmp_path: Path, images: HttpStub) -> None:
-    from tests.api.conftest import fake_engine
+    from enhanceit.engine.fake import fake_engine
 
     tight = make_settings(tmp_path, jobs={"max_queue": 0, "max_concurrent": 1})
     server, _ = start(tight, engine=fake_engine(delay=0.3))

@@ -12,8 +12,9 @@ import httpx
 import pytest
 
 from enhanceit.bootstrap import Services
+from enhanceit.engine.fake import fake_engine
 from enhanceit.jobs import webhooks
-from tests.api.conftest import fake_engine, make_settings, png_bytes, start
+from tests.api.conftest import make_settings, png_bytes, start
 from tests.api.servers import HttpStub, LiveServer, send, sequence
 from tests.helpers import photo
 

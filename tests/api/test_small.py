@@ -15,8 +15,9 @@ import pytest
 from enhanceit import logs
 from enhanceit.api import serving
 from enhanceit.api.problems import from_error
+from enhanceit.engine.fake import fake_engine
 from enhanceit.errors import Busy
-from tests.api.conftest import fake_engine, make_settings, png_bytes, start
+from tests.api.conftest import make_settings, png_bytes, start
 from tests.api.test_errors import problem
 
 

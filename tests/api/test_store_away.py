@@ -8,8 +8,9 @@ from pathlib import Path
 
 import httpx
 
+from enhanceit.engine.fake import fake_engine
 from enhanceit.jobs.model import JobStatus
-from tests.api.conftest import fake_engine, make_settings, png_bytes, start
+from tests.api.conftest import make_settings, png_bytes, start
 from tests.jobs.test_runner import FAST, AwayStore
 
 

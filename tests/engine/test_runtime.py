@@ -4,10 +4,11 @@ from pathlib import Path
 
 import numpy as np
 
-from enhanceit.engine.fake import NearestNetwork
+from enhanceit.engine.fake import NearestBackend, nearest_backend
 from enhanceit.engine.plan import make_plan
 from enhanceit.engine.runtime import Engine, EngineConfig
 from enhanceit.models import get_model
+from enhanceit.models.spec import ModelSpec, Net
 from tests.helpers import raster_of
 
 
@@ -28,9 +29,9 @@ def test_tile_follows_the_memory_budget() -> None:
 def test_passes_chain_through_files_and_clean_up(tmp_path: Path) -> None:
     loaded: list[str] = []
 
-    def factory(spec: object, net: object) -> NearestNetwork:
-        loaded.append(net.key)  # type: ignore[attr-defined]
-        return NearestNetwork(scale=net.scale, pad=net.pad, multiple=net.multiple)  # type: ignore[attr-defined]
+    def factory(spec: ModelSpec, net: Net) -> NearestBackend:
+        loaded.append(net.key)
+        return nearest_backend(net)
 
     engine = Engine(factory=factory)
     pixels = np.random.default_rng(0).integers(0, 256, (10, 12, 3), dtype=np.uint8)
@@ -64,7 +65,7 @@ def test_threads_follow_the_cpus_this_process_may_use() -> None:
 
 
 def test_only_the_most_recently_used_nets_stay_loaded() -> None:
-    engine = Engine(EngineConfig(max_loaded=2), factory=lambda spec, net: NearestNetwork(scale=net.scale))
+    engine = Engine(EngineConfig(max_loaded=2), factory=lambda spec, net: nearest_backend(net))
     cunet = get_model("waifu2x-cunet")
     nets = [cunet.net(2, n) for n in (-1, 0, 1)]
     first = engine.network(cunet, nets[0])  # type: ignore[arg-type]

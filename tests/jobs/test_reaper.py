@@ -103,11 +103,12 @@ def test_a_job_recorded_but_not_sent_is_accepted_and_the_reaper_sends_it(tmp_pat
     """Redis went away between the record and the message: the client was told 503 for a job that existed."""
     import time
 
+    from enhanceit.engine.fake import fake_engine
     from enhanceit.errors import StorageUnavailable
     from enhanceit.jobs.runner import JobRunner
     from enhanceit.jobs.service import JobService
     from enhanceit.storage.in_memory import MemoryStorage
-    from tests.api.conftest import fake_engine, make_settings
+    from tests.api.conftest import make_settings
 
     class Unsendable(FakeQueue):
         def submit(self, job_id: str) -> None:

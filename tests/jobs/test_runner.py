@@ -11,6 +11,7 @@ from typing import Any, BinaryIO
 
 import pytest
 
+from enhanceit.engine.fake import fake_engine
 from enhanceit.errors import StorageUnavailable
 from enhanceit.jobs.model import Job, JobStatus, Source, now
 from enhanceit.jobs.runner import JobRunner
@@ -19,7 +20,7 @@ from enhanceit.jobs.worker import _job_actor
 from enhanceit.options import EnhanceOptions
 from enhanceit.storage.base import StoredObject
 from enhanceit.storage.in_memory import MemoryStorage
-from tests.api.conftest import fake_engine, make_settings, png_bytes
+from tests.api.conftest import make_settings, png_bytes
 
 #: Short waits so that retries happen within a test's second.
 FAST = {"retry_min_seconds": 0.01, "retry_max_seconds": 0.05, "lease_seconds": 0.3}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from enhanceit.config import LimitSettings
-from enhanceit.engine.fake import NearestNetwork
+from enhanceit.engine.fake import NearestBackend, nearest_backend
 from enhanceit.engine.runtime import Engine
 from enhanceit.errors import Canceled, ImageTooLarge, OutputError
 from enhanceit.imaging.formats import FORMATS, sniff
@@ -23,7 +23,7 @@ from tests.helpers import load, photo, save, to_vips
 @pytest.fixture
 def fake_engine() -> Engine:
     """Nearest-neighbour 'networks' with the real models' shapes: exact, fast results."""
-    return Engine(factory=lambda spec, net: NearestNetwork(scale=net.scale, pad=net.pad, multiple=net.multiple))
+    return Engine(factory=lambda spec, net: nearest_backend(net))
 
 
 def run(engine: Engine, src: Path, dst: Path, **options: object) -> object:
@@ -178,7 +178,7 @@ def test_noise_only_keeps_the_size(engine: Engine, tmp_path: Path) -> None:
 def test_models_without_network_shapes_are_not_needed(tmp_path: Path) -> None:
     """A plain resize (no noise, no enlargement) runs no network at all."""
 
-    def refuse(spec: ModelSpec, net: Net) -> NearestNetwork:
+    def refuse(spec: ModelSpec, net: Net) -> NearestBackend:
         raise AssertionError("no network should load")
 
     src = save(photo("astronaut", 40), tmp_path / "in.png")

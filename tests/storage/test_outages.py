@@ -19,8 +19,9 @@ import httpx
 import pytest
 
 from enhanceit.config import S3Settings
+from enhanceit.engine.fake import fake_engine
 from enhanceit.storage import S3Storage
-from tests.api.conftest import fake_engine, make_settings, png_bytes, start
+from tests.api.conftest import make_settings, png_bytes, start
 from tests.helpers import photo
 from tests.storage import servers
 from tests.storage.conftest import make_test_s3_client

@@ -11,7 +11,8 @@ import numpy as np
 from playwright.sync_api import Page
 
 from enhanceit.api.app import static_dir
-from tests.api.conftest import decode, fake_engine, make_settings, png_bytes
+from enhanceit.engine.fake import fake_engine
+from tests.api.conftest import decode, make_settings, png_bytes
 from tests.api.servers import HttpStub, send
 from tests.helpers import load, photo, save
 from tests.web.conftest import CSP, PHONE, Pages, enhance, serve, wait_for_result

@@ -1,4 +1,11 @@
-"""What the engine needs from a network, whatever runs it (ncnn on CPU or Vulkan, or the test fake)."""
+"""The two interfaces of the engine: a raw backend that runs a network file, and the network the tiler uses.
+
+A :class:`Backend` is what a runtime (ncnn on the CPU or Vulkan, the test fake, later another) has to
+offer: one array in, the net's output out, nothing model-specific. :class:`~enhanceit.engine.model.ModelNetwork`
+wraps one with what a model's :class:`~enhanceit.models.spec.Net` asks for (luma only, pre-upsampling,
+adding the enlarged input, cropping the context) and is the :class:`Network` the tiler calls; so every
+backend gets those steps from one place, and tests with the fake run them too.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +19,19 @@ from enhanceit.models.spec import PadMode
 FloatImage = npt.NDArray[np.float32]
 
 
+class Backend(Protocol):
+    """A loaded network file, safe to call from several threads at once."""
+
+    #: CPU threads one call uses (fixed when the network is loaded: ncnn bakes it into its weights' layout).
+    threads: int
+
+    def infer(self, data: FloatImage) -> FloatImage:
+        """The net's raw output for ``data`` (float32, channels first, as the net takes it)."""
+        ...
+
+
 class Network(Protocol):
-    """A loaded network, safe to call from several threads at once.
+    """A loaded network as the tiler sees it, safe to call from several threads at once.
 
     ``run`` takes one tile as float32 RGB in [0, 1], channels first, with ``pad`` context pixels on each
     side: shape (3, h + 2*pad, w + 2*pad) where h and w are multiples of ``multiple``. It returns the
@@ -26,8 +44,6 @@ class Network(Protocol):
     multiple: int
     #: Quantise with truncation instead of rounding (waifu2x-chainer's convention, for parity).
     truncate: bool
-
-    #: CPU threads one call uses (fixed when the network is loaded: ncnn bakes it into its weights' layout).
     threads: int
 
     def run(self, tile: FloatImage) -> FloatImage: ...

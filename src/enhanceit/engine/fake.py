@@ -1,8 +1,10 @@
-"""A network that needs no weights: nearest-neighbour upscaling, for tests of everything above the engine.
+"""A backend that needs no weights, nearest-neighbour upscaling, for tests of everything above ncnn.
 
-It honours the same contract as a real network (context padding, tile multiples, output cropping), so the
-tiler, the pipeline, the API and the queue can be tested quickly and exactly: its output is the input
-repeated ``scale`` times in each direction, whatever the tile size.
+:func:`nearest_backend` stands in for a real net's backend behind the same
+:class:`~enhanceit.engine.model.ModelNetwork`, so the model's own steps (luma, pre-upsampling, the
+residual, cropping) run as they do with ncnn, and the whole result is the input repeated ``scale`` times
+in each direction, whatever the tile size: the tiler, the pipeline, the API and the queue can be tested
+quickly and exactly. (For a luma net the result goes through 8-bit YCbCr and back, Y truncated: within three levels.)
 """
 
 from __future__ import annotations
@@ -12,37 +14,54 @@ import time
 
 import numpy as np
 
-from enhanceit.engine.base import FloatImage, crop_output
-from enhanceit.models.spec import PadMode
+from enhanceit.engine.base import FloatImage
+from enhanceit.engine.model import ModelNetwork, nearest
+from enhanceit.engine.runtime import Engine
+from enhanceit.models.spec import Net, PadMode, Source, WeightFile
 
 
-class NearestNetwork:
-    def __init__(
-        self,
-        scale: int = 2,
-        pad: int = 4,
-        multiple: int = 1,
-        pad_mode: PadMode = "replicate",
-        delay: float = 0.0,
-    ) -> None:
+class NearestBackend:
+    def __init__(self, scale: int = 2, residual: bool = False, delay: float = 0.0) -> None:
         self.scale = scale
-        self.pad = pad
-        self.multiple = multiple
-        self.pad_mode: PadMode = pad_mode
-        self.truncate = False
+        #: Answer zeros, as a residual net would for an image it leaves as it is.
+        self.residual = residual
         self.threads = 1
         #: Seconds each tile takes, to make jobs slow enough to cancel or kill in tests.
         self.delay = delay
         self.calls = 0
         self._lock = threading.Lock()
 
-    def run(self, tile: FloatImage) -> FloatImage:
+    def infer(self, data: FloatImage) -> FloatImage:
         with self._lock:
             self.calls += 1
         if self.delay:
             time.sleep(self.delay)
-        h, w = tile.shape[1] - 2 * self.pad, tile.shape[2] - 2 * self.pad
-        if h % self.multiple or w % self.multiple:
-            raise ValueError(f"tile {h}x{w} is not a multiple of {self.multiple}")
-        up = tile.repeat(self.scale, axis=1).repeat(self.scale, axis=2)
-        return crop_output(np.ascontiguousarray(up, dtype=np.float32), h, w, self.scale)
+        up = np.ascontiguousarray(nearest(data, self.scale), dtype=np.float32)
+        return np.zeros_like(up) if self.residual else up
+
+
+def nearest_backend(net: Net, delay: float = 0.0) -> NearestBackend:
+    """The fake for ``net``: what makes its :class:`ModelNetwork` enlarge by nearest neighbour."""
+    return NearestBackend(net.scale // net.pre_upsample, residual=net.post == "add-nearest-input", delay=delay)
+
+
+_NONE = WeightFile(Source("none", "0", "none"), "none", "0" * 64)
+
+
+def fake_net(scale: int = 2, pad: int = 4, multiple: int = 1, pad_mode: PadMode = "replicate") -> Net:
+    """A net description for tests of the tiler, with no files behind it."""
+    return Net(scale, -1, _NONE, _NONE, "in", "out", pad, pad_mode, multiple)
+
+
+def NearestNetwork(
+    scale: int = 2, pad: int = 4, multiple: int = 1, pad_mode: PadMode = "replicate", delay: float = 0.0
+) -> ModelNetwork:
+    """A whole fake network: :func:`fake_net` behind :class:`NearestBackend`."""
+    net = fake_net(scale, pad, multiple, pad_mode)
+    return ModelNetwork(net, nearest_backend(net, delay))
+
+
+def fake_engine(delay: float = 0.0) -> Engine:
+    """An engine with real model shapes (pads, multiples, scales, steps) and nearest-neighbour pixels:
+    exact and fast, for tests of the pipeline, the API and the queue."""
+    return Engine(factory=lambda spec, net: nearest_backend(net, delay))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from enhanceit.engine.base import FloatImage, crop_output
+from enhanceit.engine.base import FloatImage
 from enhanceit.errors import EnhanceItError, ModelIntegrityError
 from enhanceit.models.spec import Net
 
@@ -48,20 +48,17 @@ def gpu_count() -> int:
         return _gpu_count
 
 
-class NcnnNetwork:
+class NcnnBackend:
+    """One ncnn net: its input and output blobs, nothing model-specific (see :mod:`enhanceit.engine.model`)."""
+
     def __init__(self, net: Net, param: Path, weights: Path, threads: int, gpu: int | None = None) -> None:
         import ncnn
 
-        self.spec = net
-        self.scale = net.scale
-        self.pad = net.pad
-        self.pad_mode = net.pad_mode
-        self.multiple = net.multiple
-        self.truncate = net.truncate
+        self.input_blob, self.output_blob = net.input_blob, net.output_blob
         self._net = ncnn.Net()
         self.threads = max(1, threads)
         opt = self._net.opt
-        opt.num_threads = max(1, threads)
+        opt.num_threads = self.threads
         opt.lightmode = True  # free intermediate blobs as soon as they are consumed
         if gpu is not None:
             if gpu >= gpu_count():
@@ -78,45 +75,19 @@ class NcnnNetwork:
         if self._net.load_model(str(weights)) != 0:
             raise ModelIntegrityError(f"ncnn could not load {weights}")
 
-    def run(self, tile: FloatImage) -> FloatImage:
-        if self.spec.color == "y":
-            return self._run_luma(tile)
-        return self._run(tile)
-
-    def _run(self, tile: FloatImage) -> FloatImage:
+    def infer(self, data: FloatImage) -> FloatImage:
         import ncnn
 
-        net = self.spec
-        data = tile
-        if net.pre_upsample > 1:
-            data = data.repeat(net.pre_upsample, axis=1).repeat(net.pre_upsample, axis=2)
-        data = np.ascontiguousarray(data, dtype=np.float32)
+        data = np.ascontiguousarray(data, dtype=np.float32)  # ncnn reads through a pointer: keep it alive
         mat = ncnn.Mat(data)
         ex = self._net.create_extractor()
         try:
-            if ex.input(net.input_blob, mat) != 0:
-                raise EnhanceItError(f"ncnn refused input blob {net.input_blob!r}")
-            ret, out = ex.extract(net.output_blob)
+            if ex.input(self.input_blob, mat) != 0:
+                raise EnhanceItError(f"ncnn refused input blob {self.input_blob!r}")
+            ret, out = ex.extract(self.output_blob)
             if ret != 0:
-                raise EnhanceItError(f"ncnn failed to extract {net.output_blob!r} (code {ret})")
-            result = np.array(out, dtype=np.float32, copy=True)
+                raise EnhanceItError(f"ncnn failed to extract {self.output_blob!r} (code {ret})")
+            return np.array(out, dtype=np.float32, copy=True)
         finally:
             ex.clear()
             del mat, data
-        h, w = tile.shape[1] - 2 * self.pad, tile.shape[2] - 2 * self.pad
-        result = crop_output(result, h, w, self.scale)
-        if net.post == "add-nearest-input":
-            core = tile[:, self.pad : self.pad + h, self.pad : self.pad + w]
-            result = result + core.repeat(self.scale, axis=1).repeat(self.scale, axis=2)
-        return result
-
-    def _run_luma(self, tile: FloatImage) -> FloatImage:
-        """waifu2x-chainer's ``-y`` models, step for step: Pillow's 8-bit YCbCr, the net on Y alone, Y
-        truncated to 8 bits, the chroma carried over (nearest-neighbour enlarged), Pillow back to RGB."""
-        from enhanceit.engine.luma import merge_luma, split_luma
-
-        y, cbcr = split_luma(tile)
-        out = self._run(y)[0]
-        h, w = tile.shape[1] - 2 * self.pad, tile.shape[2] - 2 * self.pad
-        core = cbcr[self.pad : self.pad + h, self.pad : self.pad + w]
-        return merge_luma(out, core.repeat(self.scale, axis=0).repeat(self.scale, axis=1))

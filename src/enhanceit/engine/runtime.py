@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from enhanceit.config import Settings
-from enhanceit.engine.base import Network
+from enhanceit.engine.base import Backend, Network
+from enhanceit.engine.model import ModelNetwork
 from enhanceit.engine.plan import Plan
 from enhanceit.engine.tiles import count_tiles, round_up, run_pass
 from enhanceit.imaging.raster import Raster, RasterInfo
@@ -30,7 +31,8 @@ from enhanceit.models import weights
 from enhanceit.models.registry import REGISTRY, Registry
 from enhanceit.models.spec import ModelSpec, Net
 
-NetworkFactory = Callable[[ModelSpec, Net], Network]
+#: Loads a net's backend (ncnn by default; tests give the fake); the engine wraps it in its model's steps.
+BackendFactory = Callable[[ModelSpec, Net], Backend]
 #: Called with (tiles done, tiles in all passes).
 Progress = Callable[[int, int], None]
 
@@ -95,7 +97,7 @@ class Engine:
         self,
         config: EngineConfig | None = None,
         registry: Registry = REGISTRY,
-        factory: NetworkFactory | None = None,
+        factory: BackendFactory | None = None,
     ) -> None:
         self.config = config or EngineConfig()
         self.registry = registry
@@ -104,13 +106,13 @@ class Engine:
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
 
-    def _load_ncnn(self, spec: ModelSpec, net: Net) -> Network:
-        from enhanceit.engine.ncnn_backend import NcnnNetwork
+    def _load_ncnn(self, spec: ModelSpec, net: Net) -> Backend:
+        from enhanceit.engine.ncnn_backend import NcnnBackend
 
         param, bin_path = weights.verified_net_files(net, self.config.models_dir)
         in_flight = self.tiles_in_flight(spec, net, self.tile_for(spec, net))
         threads = max(1, self.config.thread_count // in_flight)
-        return NcnnNetwork(net, param, bin_path, threads, self.config.gpu)
+        return NcnnBackend(net, param, bin_path, threads, self.config.gpu)
 
     def network(self, spec: ModelSpec, net: Net) -> Network:
         """The loaded net, loading it (verified) on first use; the least recently used beyond
@@ -119,7 +121,7 @@ class Engine:
         with self._lock:  # loads one at a time: two big nets loading at once would double the peak
             found = self._networks.get(key)
             if found is None:
-                found = self._networks[key] = self._factory(spec, net)
+                found = self._networks[key] = ModelNetwork(net, self._factory(spec, net))
             self._networks.move_to_end(key)
             while len(self._networks) > max(1, self.config.max_loaded):
                 self._networks.popitem(last=False)

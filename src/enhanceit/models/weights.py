@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
-import os
 import sys
 import threading
 from pathlib import Path
@@ -23,13 +22,12 @@ _digests: dict[tuple[str, int, int], str] = {}
 
 
 def default_models_dir() -> Path:
-    """Where converted models live: ``$ENHANCEIT_MODELS_DIR``, else ``<prefix>/share/enhanceit/models``.
+    """Where converted models live unless the settings say otherwise (``ENHANCEIT_MODELS_DIR``, read
+    there and only there): ``<prefix>/share/enhanceit/models``.
 
     Inside the Python environment, like the pinned weight packages: ``make install`` fills the venv's,
     a container image bakes them into its own, and every data folder of that environment finds them.
     """
-    if env := os.environ.get("ENHANCEIT_MODELS_DIR"):
-        return Path(env)
     return Path(sys.prefix) / "share" / "enhanceit" / "models"
 
 
