@@ -66,7 +66,13 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--format",
         choices=tuple(OUTPUT_NAMES),
-        help="output format (default: from OUT's extension, else png)",
+        help="output format (default: from OUT's extension, else png; an animation keeps its own, APNG becomes webp)",
+    )
+    up.add_argument(
+        "--frames",
+        choices=("all", "first"),
+        default="all",
+        help="an animated GIF, WebP or PNG: enhance every frame (default), or only the first, as a still image",
     )
     up.add_argument("--quality", type=int, help="lossy quality 1-100 (JPEG, AVIF; WebP is lossless without it)")
     up.add_argument("--tile", type=int, help="tile side in pixels (default: the model's; smaller uses less memory)")

@@ -16,7 +16,8 @@ from enhanceit.config import load_settings
 from enhanceit.engine.choose import check_request
 from enhanceit.engine.runtime import engine_from
 from enhanceit.errors import EnhanceItError, InvalidRequest
-from enhanceit.imaging.formats import IMAGE_SUFFIXES, OutputFormat, extension, output_format
+from enhanceit.imaging.formats import FORMATS, IMAGE_SUFFIXES, OutputFormat, extension, output_format
+from enhanceit.imaging.probe import probe
 from enhanceit.options import DEFAULT_MODEL, EnhanceOptions
 from enhanceit.pipeline.process import enhance_file
 
@@ -25,7 +26,8 @@ from enhanceit.pipeline.process import enhance_file
 class Job:
     src: Path
     dst: Path
-    format: OutputFormat
+    #: None: PNG, or an animation's own format (settled from the input's header when it is enhanced).
+    format: OutputFormat | None
 
 
 class ProgressBar:
@@ -53,14 +55,24 @@ class ProgressBar:
             self.stream.flush()
 
 
-def _format_for(path: Path, explicit: str | None) -> OutputFormat:
+def _format_for(path: Path, explicit: str | None) -> OutputFormat | None:
     if explicit:
         return output_format(explicit)
     suffix = path.suffix.lower().lstrip(".")
     try:
         return output_format(suffix)
     except ValueError:
-        return "png"
+        return None
+
+
+def _default_extension(src: Path, frames: str) -> str:
+    """The extension of a result written without ``--format``: an animation's own format's, else PNG's."""
+    try:
+        info = probe(src)
+    except EnhanceItError:
+        return extension("png")  # the error is reported when the file is enhanced
+    becomes = FORMATS[info.format].animation_becomes if info.animated and frames == "all" else None
+    return FORMATS[becomes or "png"].extension
 
 
 def _folder_inputs(folder: Path, recursive: bool) -> list[Path]:
@@ -68,15 +80,16 @@ def _folder_inputs(folder: Path, recursive: bool) -> list[Path]:
     return sorted(p for p in pattern if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def plan_jobs(inputs: list[Path], output: Path, recursive: bool, explicit_format: str | None) -> list[Job]:
+def plan_jobs(
+    inputs: list[Path], output: Path, recursive: bool, explicit_format: str | None, frames: str = "all"
+) -> list[Job]:
     """Pair every input with its output: one file to one file, anything else into a folder."""
     if len(inputs) == 1 and inputs[0].is_file() and not output.is_dir():
         check_writable_dir(output.parent if str(output.parent) else Path("."))
         return [Job(inputs[0], output, _format_for(output, explicit_format))]
     if output.exists() and not output.is_dir():
         raise UsageError(f"{output}: several inputs need an output folder, and this is a file")
-    fmt = output_format(explicit_format) if explicit_format else "png"
-    ext = extension(fmt)
+    fmt = output_format(explicit_format) if explicit_format else None
     pairs: list[tuple[Path, Path]] = []
     for item in inputs:
         if item.is_dir():
@@ -85,24 +98,25 @@ def plan_jobs(inputs: list[Path], output: Path, recursive: bool, explicit_format
             pairs += [(p, p.relative_to(item)) for p in found]
         else:
             pairs.append((item, Path(item.name)))
-    names = _unique_names([rel for _, rel in pairs], ext)
+    exts = [extension(fmt) if fmt else _default_extension(src, frames) for src, _ in pairs]
+    names = _unique_names([rel for _, rel in pairs], exts)
     return [Job(src, output / name, fmt) for (src, _), name in zip(pairs, names, strict=True)]
 
 
-def _unique_names(rels: list[Path], ext: str) -> list[Path]:
+def _unique_names(rels: list[Path], exts: list[str]) -> list[Path]:
     """An output name per input, no two alike even on a case-insensitive file system.
 
     a.png and a.jpg both want a.png: the one already named so keeps it, the other becomes a.jpg.png; if
     that is taken too (an input a.jpg.png), a.jpg-2.png, -3…"""
     wanted: dict[str, int] = {}
-    for rel in rels:
+    for rel, ext in zip(rels, exts, strict=True):
         key = str(rel.with_suffix(ext)).casefold()
         wanted[key] = wanted.get(key, 0) + 1
     used: set[str] = set()
     names: list[Path] = [Path()] * len(rels)
     # inputs that already carry the output's extension claim their own names first
-    for i in sorted(range(len(rels)), key=lambda i: rels[i].suffix.lower() != ext):
-        rel = rels[i]
+    for i in sorted(range(len(rels)), key=lambda i: rels[i].suffix.lower() != exts[i]):
+        rel, ext = rels[i], exts[i]
         name = rel.with_suffix(ext)
         if wanted[str(name).casefold()] > 1 and rel.suffix.lower() != ext:
             name = rel.with_name(rel.name + ext)
@@ -114,7 +128,7 @@ def _unique_names(rels: list[Path], ext: str) -> list[Path]:
     return names
 
 
-def _options(args: argparse.Namespace, fmt: OutputFormat) -> EnhanceOptions:
+def _options(args: argparse.Namespace, fmt: OutputFormat | None) -> EnhanceOptions:
     try:
         return EnhanceOptions(
             model=args.model or DEFAULT_MODEL,
@@ -124,6 +138,7 @@ def _options(args: argparse.Namespace, fmt: OutputFormat) -> EnhanceOptions:
             height=args.height,
             tta=args.tta,
             format=fmt,
+            frames=args.frames,
             quality=args.quality,
             tile=args.tile,
             strict=args.strict,
@@ -136,7 +151,7 @@ def _options(args: argparse.Namespace, fmt: OutputFormat) -> EnhanceOptions:
 
 def run_upscale(args: argparse.Namespace) -> int:
     settings = load_settings()
-    jobs = plan_jobs(list(args.inputs), args.output, args.recursive, args.format)
+    jobs = plan_jobs(list(args.inputs), args.output, args.recursive, args.format, args.frames)
     if not jobs:
         raise UsageError("no images found in the given inputs")
     engine = engine_from(settings, threads=args.threads)
