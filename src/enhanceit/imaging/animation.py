@@ -141,4 +141,7 @@ def encode_animation(
         image.set_type(pyvips.GValue.blob_type, "icc-profile-data", icc)
     size = save_atomically(image, fmt, destination, quality)
     del stream
-    return Encoded(destination, fmt, strip.raster.info.width, strip.frame_height, size, frames=strip.count)
+    # The encoders merge a frame identical to the one before into it (its duration added): count what is there.
+    written = pyvips.Image.new_from_file(str(destination))
+    frames = int(written.get("n-pages")) if "n-pages" in written.get_fields() else 1
+    return Encoded(destination, fmt, strip.raster.info.width, strip.frame_height, size, frames=frames)
