@@ -111,7 +111,7 @@ def test_frames_held_still_are_enhanced_once(nearest: Engine, tmp_path: Path) ->
     out = enhance_file(
         src,
         tmp_path / "o.gif",
-        EnhanceOptions(model=UPCONV),
+        EnhanceOptions(model=UPCONV, tile=16),
         nearest,
         LimitSettings(),
         progress=lambda d, t: ticks.append((d, t)),
