@@ -58,8 +58,12 @@ class LimitSettings(BaseModel):
         134_217_728, ge=1, description="input pixels x scale² x TTA level may not exceed this"
     )
     max_whole_frame_pixels: int = Field(
-        16_777_216, ge=1, description="largest WebP/AVIF output (their encoders hold the whole frame)"
+        16_777_216,
+        ge=1,
+        description="largest WebP/AVIF/GIF output (their encoders hold the whole frame); "
+        "an animation counts frames x width x height",
     )
+    max_frames: int = Field(300, ge=1, description="most frames of an animation, read from its header")
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, description="largest upload or download")
     max_json_bytes: int = Field(
         64 * 1024, ge=1024, description="largest JSON request body (parameters only: parsing costs ~20x its size)"

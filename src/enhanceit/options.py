@@ -26,9 +26,14 @@ class EnhanceOptions(BaseModel):
     width: int | None = Field(None, ge=1, le=65535, description="output width; height keeps the aspect ratio")
     height: int | None = Field(None, ge=1, le=65535, description="output height; width keeps the aspect ratio")
     tta: Literal[0, 2, 4, 8] = Field(0, description="test-time augmentation level (0 = off)")
-    format: OutputFormat = Field("png", description="output format")
+    format: OutputFormat | None = Field(
+        None, description="output format (default: PNG; an animation keeps its own format, APNG becomes WebP)"
+    )
     quality: int | None = Field(
-        None, ge=1, le=100, description="lossy quality (JPEG/AVIF/WebP; WebP is lossless without it)"
+        None, ge=1, le=100, description="lossy quality (JPEG/AVIF/WebP; WebP is lossless without it; GIF ignores it)"
+    )
+    frames: Literal["all", "first"] = Field(
+        "all", description="an animation: enhance every frame, or only the first (a still image, PNG by default)"
     )
     tile: int | None = Field(None, ge=16, le=4096, description="tile side (default: the model's)")
     strict: bool = Field(

@@ -48,7 +48,8 @@ def test_png_saver_keeps_sixteen_bits_only_when_asked(tmp_path: Path) -> None:
 def test_names_and_suffixes() -> None:
     assert output_format("JPG") == "jpeg"
     assert output_format("webp") == "webp"
-    with pytest.raises(ValueError, match="png, webp, jpeg, avif"):
-        output_format("gif")
+    assert output_format("GIF") == "gif"
+    with pytest.raises(ValueError, match="png, webp, jpeg, avif, gif"):
+        output_format("bmp")
     assert {".jpg", ".jpeg", ".heic", ".tif", ".bmp"} <= IMAGE_SUFFIXES
     assert ".txt" not in IMAGE_SUFFIXES

@@ -15,7 +15,8 @@ from enhanceit.cli.common import EXIT_FAILED, EXIT_OK, UsageError, check_writabl
 from enhanceit.engine.choose import check_request
 from enhanceit.engine.runtime import engine_from
 from enhanceit.errors import EnhanceItError, InvalidRequest
-from enhanceit.imaging.formats import IMAGE_SUFFIXES, OUTPUT_NAMES, OutputFormat, extension, output_format
+from enhanceit.imaging.formats import FORMATS, IMAGE_SUFFIXES, OUTPUT_NAMES, OutputFormat, extension, output_format
+from enhanceit.imaging.probe import probe
 from enhanceit.options import DEFAULT_MODEL, EnhanceOptions
 from enhanceit.pipeline.process import enhance_file
 
@@ -26,7 +27,8 @@ class FileTask:
 
     src: Path
     dst: Path
-    format: OutputFormat
+    #: None: PNG, or an animation's own format (settled from the input's header when it is enhanced).
+    format: OutputFormat | None
 
 
 def add_parser(sub: Any) -> None:
@@ -63,7 +65,13 @@ def add_parser(sub: Any) -> None:
     up.add_argument(
         "--format",
         choices=tuple(OUTPUT_NAMES),
-        help="output format (default: from OUT's extension, else png)",
+        help="output format (default: from OUT's extension, else png; an animation keeps its own, APNG becomes webp)",
+    )
+    up.add_argument(
+        "--frames",
+        choices=("all", "first"),
+        default="all",
+        help="an animated GIF, WebP or PNG: enhance every frame (default), or only the first, as a still image",
     )
     up.add_argument("--quality", type=int, help="lossy quality 1-100 (JPEG, AVIF; WebP is lossless without it)")
     up.add_argument("--tile", type=int, help="tile side in pixels (default: the model's; smaller uses less memory)")
@@ -101,14 +109,24 @@ class ProgressBar:
             self.stream.flush()
 
 
-def _format_for(path: Path, explicit: str | None) -> OutputFormat:
+def _format_for(path: Path, explicit: str | None) -> OutputFormat | None:
     if explicit:
         return output_format(explicit)
     suffix = path.suffix.lower().lstrip(".")
     try:
         return output_format(suffix)
     except ValueError:
-        return "png"
+        return None
+
+
+def _default_extension(src: Path, frames: str) -> str:
+    """The extension of a result written without ``--format``: an animation's own format's, else PNG's."""
+    try:
+        info = probe(src)
+    except (EnhanceItError, OSError):
+        return extension("png")  # the error is reported when the file is enhanced
+    becomes = FORMATS[info.format].animation_becomes if info.animated and frames == "all" else None
+    return FORMATS[becomes or "png"].extension
 
 
 def _folder_inputs(folder: Path, recursive: bool) -> list[Path]:
@@ -116,15 +134,16 @@ def _folder_inputs(folder: Path, recursive: bool) -> list[Path]:
     return sorted(p for p in pattern if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def plan_tasks(inputs: list[Path], output: Path, recursive: bool, explicit_format: str | None) -> list[FileTask]:
+def plan_tasks(
+    inputs: list[Path], output: Path, recursive: bool, explicit_format: str | None, frames: str = "all"
+) -> list[FileTask]:
     """Pair every input with its output: one file to one file, anything else into a folder."""
     if len(inputs) == 1 and inputs[0].is_file() and not output.is_dir():
         check_writable_dir(output.parent if str(output.parent) else Path("."))
         return [FileTask(inputs[0], output, _format_for(output, explicit_format))]
     if output.exists() and not output.is_dir():
         raise UsageError(f"{output}: several inputs need an output folder, and this is a file")
-    fmt = output_format(explicit_format) if explicit_format else "png"
-    ext = extension(fmt)
+    fmt = output_format(explicit_format) if explicit_format else None
     pairs: list[tuple[Path, Path]] = []
     for item in inputs:
         if item.is_dir():
@@ -133,24 +152,25 @@ def plan_tasks(inputs: list[Path], output: Path, recursive: bool, explicit_forma
             pairs += [(p, p.relative_to(item)) for p in found]
         else:
             pairs.append((item, Path(item.name)))
-    names = _unique_names([rel for _, rel in pairs], ext)
+    exts = [extension(fmt) if fmt else _default_extension(src, frames) for src, _ in pairs]
+    names = _unique_names([rel for _, rel in pairs], exts)
     return [FileTask(src, output / name, fmt) for (src, _), name in zip(pairs, names, strict=True)]
 
 
-def _unique_names(rels: list[Path], ext: str) -> list[Path]:
+def _unique_names(rels: list[Path], exts: list[str]) -> list[Path]:
     """An output name per input, no two alike even on a case-insensitive file system.
 
     a.png and a.jpg both want a.png: the one already named so keeps it, the other becomes a.jpg.png; if
     that is taken too (an input a.jpg.png), a.jpg-2.png, -3…"""
     wanted: dict[str, int] = {}
-    for rel in rels:
+    for rel, ext in zip(rels, exts, strict=True):
         key = str(rel.with_suffix(ext)).casefold()
         wanted[key] = wanted.get(key, 0) + 1
     used: set[str] = set()
     names: list[Path] = [Path()] * len(rels)
     # inputs that already carry the output's extension claim their own names first
-    for i in sorted(range(len(rels)), key=lambda i: rels[i].suffix.lower() != ext):
-        rel = rels[i]
+    for i in sorted(range(len(rels)), key=lambda i: rels[i].suffix.lower() != exts[i]):
+        rel, ext = rels[i], exts[i]
         name = rel.with_suffix(ext)
         if wanted[str(name).casefold()] > 1 and rel.suffix.lower() != ext:
             name = rel.with_name(rel.name + ext)
@@ -162,7 +182,7 @@ def _unique_names(rels: list[Path], ext: str) -> list[Path]:
     return names
 
 
-def _options(args: argparse.Namespace, fmt: OutputFormat) -> EnhanceOptions:
+def _options(args: argparse.Namespace, fmt: OutputFormat | None) -> EnhanceOptions:
     try:
         return EnhanceOptions(
             model=args.model or DEFAULT_MODEL,
@@ -172,6 +192,7 @@ def _options(args: argparse.Namespace, fmt: OutputFormat) -> EnhanceOptions:
             height=args.height,
             tta=args.tta,
             format=fmt,
+            frames=args.frames,
             quality=args.quality,
             tile=args.tile,
             strict=args.strict,
@@ -184,7 +205,7 @@ def _options(args: argparse.Namespace, fmt: OutputFormat) -> EnhanceOptions:
 
 def run(args: argparse.Namespace) -> int:
     config = settings()
-    tasks = plan_tasks(list(args.inputs), args.output, args.recursive, args.format)
+    tasks = plan_tasks(list(args.inputs), args.output, args.recursive, args.format, args.frames)
     if not tasks:
         raise UsageError("no images found in the given inputs")
     engine = engine_from(config, threads=args.threads)

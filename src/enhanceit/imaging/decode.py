@@ -95,9 +95,9 @@ def _normalise(image: pyvips.Image, info: ImageInfo) -> tuple[pyvips.Image, byte
     return image, icc, gray
 
 
-def _decode(path: Path, info: ImageInfo, workdir: Path, fail_on: str) -> Decoded:
-    warnings: list[str] = []
-    image, keep = _load(path, info, workdir, fail_on, warnings)
+def to_raster(image: pyvips.Image, info: ImageInfo, out: Path) -> Decoded:
+    """Normalise a loaded image (colour, depth, bands), fill the colour under transparent pixels and write
+    it to the raster file ``out``: the steps every decoded image, and every frame of an animation, takes."""
     image, icc, gray = _normalise(image, info)
     alpha = bool(image.hasalpha())
     if alpha:
@@ -105,11 +105,18 @@ def _decode(path: Path, info: ImageInfo, workdir: Path, fail_on: str) -> Decoded
         mask = image[image.bands - 1]
         image = fill_transparent(colour, mask).bandjoin(mask)
     sample: SampleType = "uint16" if image.format == "ushort" else "uint8"
-    out = workdir / "input.raw"
     image.rawsave(str(out))
     raster = Raster(out, RasterInfo(image.width, image.height, image.bands, sample))
+    return Decoded(raster=raster, info=info, icc=icc, gray=gray, alpha=alpha)
+
+
+def _decode(path: Path, info: ImageInfo, workdir: Path, fail_on: str) -> Decoded:
+    warnings: list[str] = []
+    image, keep = _load(path, info, workdir, fail_on, warnings)
+    decoded = to_raster(image, info, workdir / "input.raw")
+    decoded.warnings += warnings
     del keep
-    return Decoded(raster=raster, info=info, icc=icc, gray=gray, alpha=alpha, warnings=warnings)
+    return decoded
 
 
 #: Where a complete file's last marker is found: JPEG's EOI; PNG's IEND chunk (type and CRC). Both may be

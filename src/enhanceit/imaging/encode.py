@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,8 @@ class Encoded:
     width: int
     height: int
     bytes: int
+    #: Frames written: more than one for an animation.
+    frames: int = 1
 
 
 def resize_to(image: pyvips.Image, width: int, height: int) -> pyvips.Image:
@@ -76,17 +79,37 @@ def encode(
     quality: int | None = None,
 ) -> Encoded:
     """Write ``result`` (RGB, enhanced) to ``destination`` as ``fmt``; atomically, or not at all."""
-    tmp = destination.with_name(f".{destination.name}.{uuid.uuid4().hex[:12]}.part")
+    with composed(result, decoded, fmt, width, height) as image:
+        size = save_atomically(image, fmt, destination, quality, decoded.sample == "uint16" and fmt == "png")
+    return Encoded(destination, fmt, width, height, size)
+
+
+@contextlib.contextmanager
+def composed(result: Raster, decoded: Decoded, fmt: OutputFormat, width: int, height: int) -> Iterator[pyvips.Image]:
+    """``result`` streamed into libvips and composed for ``fmt``: exact size, alpha, grey, profile. The
+    streams it reads stay alive until the block ends."""
     streams = [StreamedRaster(result)]
     alpha = None
     if decoded.alpha:
         streams.append(StreamedRaster(decoded.raster, bands=slice(decoded.raster.info.bands - 1, None)))
         alpha = streams[-1].image
     try:
-        image = _compose(streams[0].image, decoded, alpha, fmt, width, height)
+        yield _compose(streams[0].image, decoded, alpha, fmt, width, height)
+    except pyvips.Error as e:
+        raise OutputError(f"encoding {fmt.upper()} failed: {str(e).splitlines()[0][:200]}") from None
+    finally:
+        del streams
+
+
+def save_atomically(
+    image: pyvips.Image, fmt: OutputFormat, destination: Path, quality: int | None, sixteen: bool = False
+) -> int:
+    """Write ``image`` to ``destination`` as ``fmt`` under a temporary name, renamed when complete; its size."""
+    tmp = destination.with_name(f".{destination.name}.{uuid.uuid4().hex[:12]}.part")
+    try:
         saver = FORMATS[fmt].saver
         assert saver is not None  # every OutputFormat has one
-        saver(image, tmp, quality, decoded.sample == "uint16" and fmt == "png", pyvips.ForeignKeep.ICC)
+        saver(image, tmp, quality, sixteen, pyvips.ForeignKeep.ICC)
         size = tmp.stat().st_size
         os.replace(tmp, destination)
     except pyvips.Error as e:
@@ -97,6 +120,4 @@ def encode(
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    finally:
-        del streams
-    return Encoded(destination, fmt, width, height, size)
+    return size

@@ -3,8 +3,10 @@
 :data:`FORMATS` holds, per format, what every other part of the program needs to know about it: its file
 extension and the other suffixes that name it, its media type, whether and how it is written (the saver,
 its default quality, the largest side it can hold, whether its encoder needs the whole frame in memory)
-and whether it can be animated. The CLI's ``--format`` choices and folder filter, the output limits, the
-encoder and the storage keys are all derived from it. To add a format, add a row here (and to the
+and what it does with animations: whether an animation in it is read as one (every frame), whether one can
+be written to it, and which format an animation read from it becomes when no format is asked for. The
+CLI's ``--format`` choices and folder filter, the output limits, the encoder and the storage keys are all
+derived from it. To add a format, add a row here (and to the
 ``InputFormat``/``OutputFormat`` literals, which the API schema is built from; a test checks they agree).
 """
 
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 InputFormat = Literal["png", "jpeg", "webp", "gif", "tiff", "bmp", "heif", "avif"]
-OutputFormat = Literal["png", "webp", "jpeg", "avif"]
+OutputFormat = Literal["png", "webp", "jpeg", "avif", "gif"]
 
 #: ``saver(image, path, quality, sixteen, keep)``: write a libvips image (already composed: size, bands,
 #: profile) to ``path``. ``quality`` None means the format's default; ``sixteen`` asks for 16-bit samples
@@ -48,6 +50,11 @@ def _save_jpeg(image: Any, path: Path, quality: int | None, sixteen: bool, keep:
     image.jpegsave(str(path), Q=quality or FORMATS["jpeg"].default_quality, optimize_coding=optimize, keep=keep)
 
 
+def _save_gif(image: Any, path: Path, quality: int | None, sixteen: bool, keep: int) -> None:
+    # libvips quantises to a palette (libimagequant) frame by frame; ``quality`` has no meaning for GIF.
+    image.gifsave(str(path), effort=7, keep=keep)
+
+
 def _save_avif(image: Any, path: Path, quality: int | None, sixteen: bool, keep: int) -> None:
     image.heifsave(str(path), compression="av1", Q=quality or FORMATS["avif"].default_quality, effort=2, keep=keep)
 
@@ -70,8 +77,12 @@ class Format:
     #: stream through it.
     whole_frame: bool = False
     default_quality: int | None = None
-    #: The format can hold an animation.
-    animated: bool = False
+    #: An animation in this format is read as one, every frame composited (otherwise its first frame).
+    reads_animation: bool = False
+    #: An animation can be written in this format (the saver takes one tall image with ``page-height``).
+    writes_animation: bool = False
+    #: What an animation read from this format becomes when no output format is asked for.
+    animation_becomes: str | None = None
 
     @property
     def extension(self) -> str:
@@ -85,7 +96,8 @@ class Format:
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
-        Format("png", "PNG", "image/png", (".png",), _save_png, animated=True),
+        # APNG is read (with Pillow); no maintained encoder writes it one frame at a time, so it becomes WebP.
+        Format("png", "PNG", "image/png", (".png",), _save_png, reads_animation=True, animation_becomes="webp"),
         Format(
             "webp",
             "WebP",
@@ -95,7 +107,9 @@ FORMATS: dict[str, Format] = {
             max_side=16383,
             whole_frame=True,
             default_quality=90,
-            animated=True,
+            reads_animation=True,
+            writes_animation=True,
+            animation_becomes="webp",
         ),
         Format(
             "jpeg",
@@ -110,7 +124,18 @@ FORMATS: dict[str, Format] = {
         Format(
             "avif", "AVIF", "image/avif", (".avif",), _save_avif, max_side=65536, whole_frame=True, default_quality=60
         ),
-        Format("gif", "GIF", "image/gif", (".gif",), animated=True),
+        Format(
+            "gif",
+            "GIF",
+            "image/gif",
+            (".gif",),
+            _save_gif,
+            max_side=65535,
+            whole_frame=True,
+            reads_animation=True,
+            writes_animation=True,
+            animation_becomes="gif",
+        ),
         Format("tiff", "TIFF", "image/tiff", (".tif", ".tiff")),
         Format("bmp", "BMP", "image/bmp", (".bmp",)),
         Format("heif", "HEIC/HEIF", "image/heif", (".heic", ".heif")),
@@ -164,6 +189,10 @@ def output_format(name: str) -> OutputFormat:
         return OUTPUT_NAMES[name.lower()]
     except KeyError:
         raise ValueError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}") from None
+
+
+#: Output formats that can hold an animation, for messages: "webp or gif".
+ANIMATED_OUTPUTS: tuple[OutputFormat, ...] = tuple(f for f in OUTPUT_FORMATS if FORMATS[f].writes_animation)
 
 
 def extension(fmt: OutputFormat) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from enhanceit.errors import UndecodableImage, UnsupportedFormat
 from enhanceit.imaging import bmp
-from enhanceit.imaging.formats import READABLE, SNIFF_BYTES, InputFormat, sniff
+from enhanceit.imaging.formats import FORMATS, READABLE, SNIFF_BYTES, InputFormat, sniff
 from enhanceit.imaging.vips import pyvips
 
 
@@ -30,10 +30,16 @@ class ImageInfo:
     pages: int = 1
     #: The coding inside a HEIF container (``hevc``, ``av1``…); empty for other formats.
     codec: str = ""
+    #: Frames of an animation (GIF, WebP, APNG), 1 for a still image; ``width`` x ``height`` is one frame.
+    frames: int = 1
 
     @property
     def pixels(self) -> int:
         return self.width * self.height
+
+    @property
+    def animated(self) -> bool:
+        return self.frames > 1
 
     @property
     def gray(self) -> bool:
@@ -81,6 +87,9 @@ def probe(path: Path) -> ImageInfo:
         orientation = 1  # libheif applies the HEIF transforms; an EXIF tag repeats them and must not count
     if orientation >= 5:
         width, height = height, width
+    frames = 1
+    if FORMATS[fmt].reads_animation:
+        frames = _apng_frames(path) if fmt == "png" else pages
     return ImageInfo(
         format=fmt,
         width=width,
@@ -93,7 +102,21 @@ def probe(path: Path) -> ImageInfo:
         has_icc="icc-profile-data" in fields,
         pages=pages,
         codec=codec,
+        frames=frames,
     )
+
+
+def _apng_frames(path: Path) -> int:
+    """Frames of an APNG from its ``acTL`` chunk, as Pillow reads it (libvips sees only the still image)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path, formats=["PNG"]) as image:
+            return int(getattr(image, "n_frames", 1)) if getattr(image, "is_animated", False) else 1
+    except Image.DecompressionBombError:
+        return 1  # far past the input pixel limit, which refuses it from libvips' reading of the header
+    except (OSError, ValueError, SyntaxError) as e:
+        raise UndecodableImage(f"cannot read the APNG header: {str(e)[:200]}") from None
 
 
 def _riff_cut_short(path: Path, head: bytes) -> bool:

@@ -49,6 +49,9 @@ class JobResult(BaseModel):
     reused: bool = False
     #: The concrete model that made it (an alias such as ``photo`` resolved).
     model: str | None = None
+    #: Frames in the result: more than one for an animation (then ``animated`` is true).
+    frames: int = 1
+    animated: bool = False
 
 
 class Source(BaseModel):
@@ -107,6 +110,8 @@ class Job(BaseModel):
                 "bytes": r.bytes,
                 "reused": r.reused,
                 "model": r.model,
+                "frames": r.frames,
+                "animated": r.animated,
             }
         return {
             "id": self.id,

@@ -31,7 +31,7 @@ from enhanceit import __version__, logs
 from enhanceit.config import JobSettings, Settings
 from enhanceit.engine.runtime import Engine
 from enhanceit.errors import Canceled, EnhanceItError
-from enhanceit.imaging.formats import extension, media_type, output_format
+from enhanceit.imaging.formats import FORMATS, extension, media_type, output_format
 from enhanceit.imaging.probe import ImageInfo, probe
 from enhanceit.jobs.lease import LeaseKeeper, deadline_of, lease_end, new_owner
 from enhanceit.jobs.model import Job, JobError, JobResult, JobStatus, now
@@ -41,7 +41,7 @@ from enhanceit.jobs.store.base import JobStore
 from enhanceit.models.spec import ModelSpec
 from enhanceit.options import EnhanceOptions
 from enhanceit.pipeline.fetch import fetch_image
-from enhanceit.pipeline.process import enhance_file, input_warnings, prepare
+from enhanceit.pipeline.process import enhance_file, input_warnings, prepare, resolve_options
 from enhanceit.storage.base import Storage
 
 logger = logging.getLogger(__name__)
@@ -118,7 +118,9 @@ class Observers(Observer):
 
 
 def result_key(input_sha256: str, options: EnhanceOptions) -> str:
-    """Content address of a result: the input's bytes, every option that changes pixels, the engine."""
+    """Content address of a result: the input's bytes, every option that changes pixels, the engine.
+    ``options`` has its format settled (:func:`~enhanceit.pipeline.process.resolve_options`)."""
+    assert options.format is not None
     recipe = json.dumps(options.model_dump(mode="json"), sort_keys=True)
     digest = hashlib.sha256(f"{RESULT_VERSION}\n{input_sha256}\n{recipe}".encode()).hexdigest()
     return f"{digest[:2]}/{digest}{extension(options.format)}"
@@ -143,7 +145,8 @@ def download_name(job: Job) -> str:
     """A friendly file name for the result: the input's name, the model and the format."""
     raw = job.source.filename or (PurePosixPath(urlsplit(job.source.url).path).name if job.source.url else "")
     stem = PurePosixPath(raw).stem or "image"
-    return f"{stem[:80]}-{job.options.model}{extension(job.options.format)}"
+    fmt = job.result.format if job.result is not None else job.options.format or "png"
+    return f"{stem[:80]}-{job.options.model}{FORMATS[fmt].extension}"
 
 
 @dataclass
@@ -310,16 +313,18 @@ class JobRunner:
             self._get_input(job, source, check)
             timings["download"] = round(time.perf_counter() - started, 4)
             self.observer.phase("download", timings["download"])
-            key = result_key(sha256_file(source), job.options)
+            options = resolve_options(source, job.options)  # an animation keeps its format unless told otherwise
+            key = result_key(sha256_file(source), options)
             reused = self.reusable(key)
             if reused is not None:
-                info, spec, _ = prepare(source, job.options, self.engine, self.settings.limits)  # which model made it
+                info, spec, _ = prepare(source, options, self.engine, self.settings.limits)  # which model made it
                 return JobStatus.SUCCEEDED, {**reuse_fields(reused, source, info, spec), "timings": timings}
-            out = work / f"result{extension(job.options.format)}"
+            assert options.format is not None
+            out = work / f"result{extension(options.format)}"
             outcome = enhance_file(
                 source,
                 out,
-                job.options,
+                options,
                 self.engine,
                 self.settings.limits,
                 tmp_dir=work,
@@ -333,10 +338,11 @@ class JobRunner:
                 self.observer.phase(phase, timings[phase])
             self.observer.megapixels(outcome.input.pixels / 1e6)
             check()
+            enc = outcome.encoded
             started = time.perf_counter()
             expires_at = now() + timedelta(seconds=self.settings.retention_seconds)
             stored = retrying(  # the result is computed: wait for the store rather than compute it again
-                lambda: self.storage.put_file(key, out, media_type(job.options.format), expires_at),
+                lambda: self.storage.put_file(key, out, media_type(enc.format), expires_at),
                 until=until,
                 backoff=Backoff.of(self.settings.jobs),
                 what="storing the result",
@@ -344,7 +350,6 @@ class JobRunner:
             )
             timings["upload"] = round(time.perf_counter() - started, 4)
             self.observer.phase("upload", timings["upload"])
-            enc = outcome.encoded
             result = JobResult(
                 key=key,
                 expires_at=stored.expires_at,
@@ -353,6 +358,8 @@ class JobRunner:
                 format=enc.format,
                 bytes=enc.bytes,
                 model=outcome.model.id,
+                frames=outcome.frames,
+                animated=outcome.animated,
             )
             return JobStatus.SUCCEEDED, {
                 "result": result,
@@ -391,4 +398,6 @@ class JobRunner:
             format=output_format(key.rsplit(".", 1)[-1]),
             bytes=found.size,
             reused=True,
+            frames=info.frames,
+            animated=info.animated,
         )

@@ -26,7 +26,7 @@ from enhanceit.jobs.queue.base import JobQueue
 from enhanceit.jobs.runner import JobRunner, download_name, result_key, reuse_fields
 from enhanceit.jobs.store.base import JobStore
 from enhanceit.options import EnhanceOptions
-from enhanceit.pipeline.process import prepare
+from enhanceit.pipeline.process import prepare, resolve_options
 from enhanceit.security.urlpolicy import check_addresses, check_host, host_rules, is_loopback_name, parse_url
 from enhanceit.storage.base import Storage
 
@@ -87,7 +87,7 @@ class JobService:
             raise Busy("too many jobs are waiting; try again later", retry_after=self.retry_after())
         if upload is not None:
             info, spec, _ = prepare(upload.path, options, self.engine, self.settings.limits)  # header, limits, plan
-            reused = self.runner.reusable(result_key(upload.sha256, options))
+            reused = self.runner.reusable(result_key(upload.sha256, resolve_options(upload.path, options)))
             if reused is not None:
                 done = {**reuse_fields(reused, upload.path, info, spec), "status": JobStatus.SUCCEEDED}
                 job = job.model_copy(update={**done, "finished_at": now()})

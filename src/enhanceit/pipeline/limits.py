@@ -1,11 +1,11 @@
-"""Limits checked before any pixel is decoded: input pixels from the header, work, output frame size."""
+"""Limits checked before any pixel is decoded: input pixels and frames from the header, work, output size."""
 
 from __future__ import annotations
 
 from enhanceit.config import LimitSettings
 from enhanceit.engine.plan import Plan
-from enhanceit.errors import ImageTooLarge
-from enhanceit.imaging.formats import FORMATS, OutputFormat
+from enhanceit.errors import ImageTooLarge, InvalidRequest
+from enhanceit.imaging.formats import ANIMATED_OUTPUTS, FORMATS, OutputFormat
 from enhanceit.imaging.probe import ImageInfo
 
 
@@ -15,6 +15,27 @@ def check_input(info: ImageInfo, limits: LimitSettings) -> None:
             f"the image has {info.width}x{info.height} = {info.pixels:,} pixels; "
             f"the limit is {limits.max_input_pixels:,}"
         )
+    if info.frames > limits.max_frames:
+        raise ImageTooLarge(f"the animation has {info.frames:,} frames; the limit is {limits.max_frames:,}")
+
+
+def output_format_for(info: ImageInfo, fmt: OutputFormat | None, frames: str) -> OutputFormat:
+    """The format to write: the one asked for, else PNG, else for an animation (all its frames asked for) the
+    one its own format becomes. An animation asked to become a format that cannot hold one is refused (400)
+    unless only its first frame is asked for."""
+    if not info.animated or frames == "first":
+        return fmt or "png"
+    if fmt is None:
+        becomes = FORMATS[info.format].animation_becomes
+        assert becomes in ANIMATED_OUTPUTS  # every format read as an animation names one
+        return becomes
+    if not FORMATS[fmt].writes_animation:
+        choices = " or ".join(f.upper() for f in ANIMATED_OUTPUTS)
+        raise InvalidRequest(
+            f"the image is an animation ({info.frames} frames) and {fmt.upper()} cannot hold one: ask for "
+            f'{choices}, or for frames: "first" (a still image of its first frame)'
+        )
+    return fmt
 
 
 def work_pixels(info: ImageInfo, plan: Plan, tta: int) -> int:
@@ -23,11 +44,17 @@ def work_pixels(info: ImageInfo, plan: Plan, tta: int) -> int:
     return int(info.pixels * ratio * ratio * max(1, tta))
 
 
-def check_output_size(width: int, height: int, fmt: OutputFormat, limits: LimitSettings) -> None:
-    """The requested output itself: within the pixel limit and what its format can hold."""
+def check_output_size(width: int, height: int, fmt: OutputFormat, limits: LimitSettings, frames: int = 1) -> None:
+    """The requested output itself: within the pixel limit and what its format can hold. An animation's
+    encoder takes every frame as one tall image: the whole-frame cap counts frames x width x height."""
     if width * height > limits.max_output_pixels:
         raise ImageTooLarge(f"{width}x{height} output pixels are more than the limit of {limits.max_output_pixels:,}")
     spec = FORMATS[fmt]
+    if spec.whole_frame and frames > 1 and frames * width * height > limits.max_whole_frame_pixels:
+        raise ImageTooLarge(
+            f"{frames} frames of {width}x{height} are too many pixels for an animated {fmt.upper()} "
+            f"(limit {limits.max_whole_frame_pixels:,} pixels over all frames); ask for a smaller size"
+        )
     if spec.whole_frame and width * height > limits.max_whole_frame_pixels:
         raise ImageTooLarge(
             f"{width}x{height} is too large for {fmt.upper()} "

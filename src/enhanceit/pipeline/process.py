@@ -1,7 +1,11 @@
 """One image from a file to a file: the processing pipeline as a list of small steps.
 
-    probe header -> check input limits -> check output limits -> choose the model, plan passes
-      -> check work -> decode (orient, colour, fill alpha) -> enhance tiles -> encode (resize, alpha, profile) -> rename
+    probe header -> check input limits (pixels, frames) -> output format -> check output limits
+      -> choose the model, plan passes -> check work
+      -> decode (orient, colour, fill alpha) -> enhance tiles -> encode (resize, alpha, profile) -> rename
+
+An animation (all its frames asked for) takes the same steps one frame at a time
+(:mod:`enhanceit.pipeline.animated`).
 
 Each step is timed; ``check`` runs between steps and between tiles, and raises to stop (cancel, deadline).
 The CLI calls this directly; the service's worker calls it between fetching and storing.
@@ -25,7 +29,7 @@ from enhanceit.imaging.encode import Encoded, encode
 from enhanceit.imaging.probe import ImageInfo, probe
 from enhanceit.models.spec import ModelSpec
 from enhanceit.options import EnhanceOptions
-from enhanceit.pipeline.limits import check_input, check_output_size, check_work
+from enhanceit.pipeline.limits import check_input, check_output_size, check_work, output_format_for
 
 
 @dataclass
@@ -39,10 +43,20 @@ class Outcome:
     timings: dict[str, float] = field(default_factory=dict)
     #: What the user should know about the result, in plain words (a damaged input, say).
     warnings: list[str] = field(default_factory=list)
+    #: Frames of an animation that were identical to the one before and reused its result.
+    reused_frames: int = 0
+
+    @property
+    def frames(self) -> int:
+        return self.encoded.frames
+
+    @property
+    def animated(self) -> bool:
+        return self.encoded.frames > 1
 
 
 @dataclass
-class _Clock:
+class Clock:
     timings: dict[str, float] = field(default_factory=dict)
 
     @contextmanager
@@ -61,11 +75,18 @@ def prepare(
     request cannot run."""
     info = probe(src)
     check_input(info, limits)
+    fmt = output_format_for(info, options.format, options.frames)
     width, height = target_size(info.width, info.height, options.scale, options.width, options.height)
-    check_output_size(width, height, options.format, limits)
+    check_output_size(width, height, fmt, limits, frames=info.frames if options.frames == "all" else 1)
     spec, plan = choose(engine.registry, options.model, options.noise, info.width, info.height, width, height)
     check_work(info, plan, options.tta, limits)
     return info, spec, plan
+
+
+def resolve_options(src: Path, options: EnhanceOptions) -> EnhanceOptions:
+    """``options`` with the output format settled from the input's header (PNG, or an animation's own
+    format when none was asked for): what a result is stored and found again under."""
+    return options.model_copy(update={"format": output_format_for(probe(src), options.format, options.frames)})
 
 
 def input_warnings(src: Path, info: ImageInfo) -> list[str]:
@@ -88,10 +109,29 @@ def enhance_file(
         if check is not None:
             check()
 
-    clock = _Clock()
+    clock = Clock()
     with clock.phase("probe"):
         info, spec, plan = prepare(src, options, engine, limits)
+    fmt = output_format_for(info, options.format, options.frames)
     checkpoint()
+    if info.animated and options.frames == "all":
+        from enhanceit.pipeline.animated import enhance_animation
+
+        encoded, reused = enhance_animation(
+            src,
+            dst,
+            info,
+            spec,
+            plan,
+            options,
+            fmt,
+            engine,
+            tmp_dir=tmp_dir,
+            clock=clock,
+            progress=progress,
+            check=check,
+        )
+        return Outcome(encoded, info, spec, plan, timings=clock.timings, reused_frames=reused)
     with tempfile.TemporaryDirectory(prefix="enhanceit-", dir=tmp_dir) as scratch:
         work = Path(scratch)
         with clock.phase("decode"):
@@ -112,7 +152,7 @@ def enhance_file(
             try:
                 checkpoint()
                 with clock.phase("encode"):
-                    encoded = encode(result, decoded, plan.width, plan.height, options.format, dst, options.quality)
+                    encoded = encode(result, decoded, plan.width, plan.height, fmt, dst, options.quality)
             finally:
                 if result is not decoded.raster:
                     result.close()

@@ -5,6 +5,7 @@ const NOISE = { '-1': 'None', 0: 'Low', 1: 'Medium', 2: 'High', 3: 'Highest' };
 const PHASES = { download: 'Download', decode: 'Decode', inference: 'Inference', encode: 'Encode', upload: 'Store' };
 const ZOOMS = [1 / 16, 1 / 8, 1 / 4, 1 / 3, 1 / 2, 2 / 3, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32];
 const EXT = { jpeg: 'jpg' };
+const LOSSY = ['webp', 'jpeg', 'avif']; // the formats a quality applies to
 const SAY = {
   network: 'Could not reach the server. Check the connection and try again.',
   'forbidden-url': 'The server is not allowed to fetch an image from that address.',
@@ -33,6 +34,7 @@ const checked = (name) => document.querySelector(`input[name="${name}"]:checked`
 const bytes = (n) => n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1048576).toFixed(1)} MB`;
 const stem = (name) => (name || '').replace(/[?#].*/, '').split('/').pop().replace(/\.[^.]*$/, '') || 'image';
 const fileName = (name, model, format) => `${stem(name)}-${model}.${EXT[format] || format}`;
+const frames = (r) => (r.animated ? `, ${r.frames} frames` : ''); // an animation plays in the comparison
 function expiry(at) {
   const m = Math.round((Date.parse(at) - Date.now()) / 60000);
   if (!(m > 0)) return 'Link expired.';
@@ -100,16 +102,17 @@ function modelChanged() {
 
 function formatChanged() {
   const f = $('format').value;
-  $('qualityBox').hidden = $('qualityHint').hidden = f === 'png';
+  $('qualityBox').hidden = $('qualityHint').hidden = !LOSSY.includes(f);
   $('qualityHint').textContent = `1–100; higher is better and larger.${f === 'webp' ? ' WebP with a quality is lossy.' : ''}`;
 }
 
 function options() { // the server checks every value and says what is wrong
-  const o = { model: $('model').value, noise: +checked('noise'), tta: +$('tta').value, format: $('format').value };
+  const o = { model: $('model').value, noise: +checked('noise'), tta: +$('tta').value };
+  if ($('format').value) o.format = $('format').value; // none: PNG, or an animation's own format
   const size = checked('size');
   if (size === 'width') o.width = +$('width').value;
   else o.scale = +(size === 'custom' ? $('scale').value : size);
-  if (o.format !== 'png') o.quality = +$('quality').value;
+  if (LOSSY.includes(o.format)) o.quality = +$('quality').value;
   return o;
 }
 
@@ -194,7 +197,7 @@ async function follow(j) {
   if (j.status === 'failed') throw new Problem(e?.status || 500, e?.type || '', e?.message || '');
   if (j.status !== 'succeeded' || !j.result) return;
   timings(j.timings || {});
-  status(`Done: ${j.result.width}×${j.result.height}, ${bytes(j.result.bytes)}.`);
+  status(`Done: ${j.result.width}×${j.result.height}${frames(j.result)}, ${bytes(j.result.bytes)}.`);
   show(j);
 }
 
@@ -232,7 +235,7 @@ function show(j) {
   const a = $('download');
   a.href = r.url;
   a.download = fileName(name, model, r.format);
-  a.textContent = `Download ${r.format.toUpperCase()} · ${r.width}×${r.height} · ${bytes(r.bytes)}`;
+  a.textContent = `Download ${r.format.toUpperCase()} · ${r.width}×${r.height}${frames(r)} · ${bytes(r.bytes)}`;
   $('expires').textContent = expiry(r.expires_at);
   pos = 0.5;
   setZoom(fit());

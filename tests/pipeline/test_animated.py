@@ -1,0 +1,193 @@
+"""Animated GIF, WebP and APNG stay animated: frames, durations, loop, size and transparency kept, memory on disc."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from enhanceit.config import LimitSettings
+from enhanceit.engine.fake import NearestBackend, fake_engine
+from enhanceit.engine.runtime import Engine
+from enhanceit.errors import Canceled, ImageTooLarge, InvalidRequest
+from enhanceit.imaging.formats import sniff
+from enhanceit.imaging.probe import probe
+from enhanceit.options import EnhanceOptions
+from enhanceit.pipeline.process import Outcome, enhance_file
+from tests.animations import frames_of, pans, pillow_frames, save_animation
+from tests.helpers import load, psnr, save
+
+UPCONV = "waifu2x-upconv7-anime"
+
+
+@pytest.fixture
+def nearest() -> Engine:
+    return fake_engine()
+
+
+def run(engine: Engine, src: Path, dst: Path, limits: LimitSettings | None = None, **options: object) -> Outcome:
+    return enhance_file(src, dst, EnhanceOptions(**options), engine, limits or LimitSettings())  # type: ignore[arg-type]
+
+
+def up2(frame: np.ndarray) -> np.ndarray:
+    return frame.repeat(2, 0).repeat(2, 1)
+
+
+def test_a_webp_keeps_every_frame_its_durations_and_loop_count(nearest: Engine, tmp_path: Path) -> None:
+    durations = [40, 120, 70, 300, 90]
+    src = save_animation(pans(5), tmp_path / "in.webp", durations, loop=3, lossless=True)
+    out = run(nearest, src, tmp_path / "out.webp")
+    assert (out.frames, out.animated, out.encoded.format) == (5, True, "webp")
+    frames, delays, loop = frames_of(tmp_path / "out.webp")
+    assert (len(frames), delays, loop) == (5, durations, 3)
+    expected, _, _ = frames_of(src)
+    for k, frame in enumerate(frames):
+        assert frame.shape == (80, 96, expected[k].shape[2])
+        assert np.array_equal(frame[..., :3], up2(expected[k])[..., :3]), k  # lossless, nearest: exact
+
+
+def inside(mask: np.ndarray, margin: int = 2) -> np.ndarray:
+    """``mask`` shrunk by ``margin`` pixels on every side."""
+    out = mask.copy()
+    for axis in (0, 1):
+        for shift in range(1, margin + 1):
+            out &= np.roll(mask, shift, axis) & np.roll(mask, -shift, axis)
+    return out
+
+
+def test_a_gif_with_disposal_and_transparency_stays_a_transparent_gif(nearest: Engine, tmp_path: Path) -> None:
+    frames = []
+    for k, pan in enumerate(pans(4)):
+        rgba = np.dstack([pan, np.full(pan.shape[:2], 255, np.uint8)])
+        rgba[4 + 2 * k : 16 + 2 * k, 6:22, 3] = 0  # a hole that moves
+        frames.append(rgba)
+    src = save_animation(frames, tmp_path / "in.gif", [100, 50, 200, 80], loop=0, disposal=[2, 1, 2, 1])
+    source_frames, _, _ = frames_of(src)
+    out = run(nearest, src, tmp_path / "out.gif")
+    assert sniff((tmp_path / "out.gif").read_bytes()[:32]) == "gif"
+    got, delays, loop = frames_of(tmp_path / "out.gif")
+    assert (len(got), delays, loop, out.frames) == (4, [100, 50, 200, 80], 0, 4)
+    for k, frame in enumerate(got):
+        assert frame.shape == (80, 96, 4)
+        want = up2(source_frames[k])
+        hole, solid = inside(want[..., 3] == 0), inside(want[..., 3] == 255)  # away from the resized edges
+        assert hole.any() and (frame[..., 3][hole] == 0).all(), k  # transparent where the input was
+        assert (frame[..., 3][solid] == 255).all(), k
+        assert psnr(frame[..., :3][solid], want[..., :3][solid]) >= 30, k
+
+
+def test_an_apng_becomes_an_animated_webp(nearest: Engine, tmp_path: Path) -> None:
+    src = save_animation(pans(3, name="coffee"), tmp_path / "in.png", [60, 160, 260], loop=2)
+    assert probe(src).frames == 3
+    out = run(nearest, src, tmp_path / "out.webp")
+    got, delays, loop = frames_of(tmp_path / "out.webp")
+    assert (out.encoded.format, len(got), delays, loop) == ("webp", 3, [60, 160, 260], 2)
+    for k, want in enumerate(pillow_frames(src)):
+        assert np.array_equal(got[k][..., :3], up2(want)[..., :3]), k
+
+
+def test_a_one_frame_animation_is_a_still_image(nearest: Engine, tmp_path: Path) -> None:
+    src = save_animation(pans(1), tmp_path / "one.webp", [500], loop=0, lossless=True)
+    out = run(nearest, src, tmp_path / "one.png")  # a still may become PNG: not refused as an animation
+    assert (out.frames, out.animated, out.encoded.format) == (1, False, "png")
+    assert load(tmp_path / "one.png").shape[:2] == (80, 96)
+
+
+def held_still(path: Path) -> Path:
+    """A GIF that holds still: frames drawn fully transparent over the one before show it again (Pillow
+    merges frames that are identical in the file, so the holds are made the way GIF optimisers make them)."""
+    a, b, c = (np.dstack([x, np.full(x.shape[:2], 255, np.uint8)]) for x in pans(3))
+    clear, clear2 = np.zeros_like(a), np.zeros_like(a)
+    clear2[..., :3] = 9  # also invisible, but not the same bytes: Pillow keeps it
+    return save_animation([a, clear, clear2, b, clear, c], path, [80] * 6, disposal=1)
+
+
+def test_frames_held_still_are_enhanced_once(nearest: Engine, tmp_path: Path) -> None:
+    src = held_still(tmp_path / "hold.gif")
+    shown, _, _ = frames_of(src)
+    assert [np.array_equal(shown[k], shown[k + 1]) for k in range(5)] == [True, True, False, True, False]
+    ticks: list[tuple[int, int]] = []
+    out = enhance_file(
+        src,
+        tmp_path / "o.gif",
+        EnhanceOptions(model=UPCONV, tile=16),
+        nearest,
+        LimitSettings(),
+        progress=lambda d, t: ticks.append((d, t)),
+    )
+    assert out.reused_frames == 3  # enhanced once each: frames 0, 3 and 5
+    # the encoder then merges each hold into one frame shown as long: what plays is the same
+    got, delays, _ = frames_of(tmp_path / "o.gif")
+    assert (out.frames, delays) == (3, [240, 160, 80])
+    for k, shown_at in enumerate((0, 3, 5)):
+        assert psnr(got[k][..., :3], up2(shown[shown_at])[..., :3]) >= 30, k  # after palette quantisation
+    total = ticks[-1][1]
+    assert ticks[-1][0] == total and total % 6 == 0 and total > 6  # tiles over all frames, all done
+    assert [d for d, _ in ticks] == sorted(d for d, _ in ticks)
+
+
+def test_too_many_frames_is_refused_from_the_header(tmp_path: Path) -> None:
+    def never(spec: object, net: object) -> NearestBackend:
+        raise AssertionError("no network may run")
+
+    src = save_animation(pans(6), tmp_path / "many.gif", [50] * 6)
+    with pytest.raises(ImageTooLarge, match="6 frames; the limit is 5"):
+        run(Engine(factory=never), src, tmp_path / "o.gif", LimitSettings(max_frames=5))  # type: ignore[arg-type]
+    assert not (tmp_path / "o.gif").exists()
+
+
+def test_the_whole_frame_cap_counts_every_frame(nearest: Engine, tmp_path: Path) -> None:
+    src = save_animation(pans(6), tmp_path / "a.gif", [50] * 6)  # 6 x 96x80 = 46,080 output pixels
+    with pytest.raises(ImageTooLarge, match="6 frames of 96x80"):
+        run(nearest, src, tmp_path / "o.gif", LimitSettings(max_whole_frame_pixels=40_000))
+    assert run(nearest, src, tmp_path / "o.gif", LimitSettings(max_whole_frame_pixels=46_080)).frames == 6
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg", "avif"])
+def test_an_animation_asked_to_become_a_still_format_is_refused(nearest: Engine, tmp_path: Path, fmt: str) -> None:
+    src = save_animation(pans(3), tmp_path / "a.gif", [50] * 3)
+    with pytest.raises(InvalidRequest, match=r"WEBP or GIF.*frames: \"first\""):
+        run(nearest, src, tmp_path / f"o.{fmt}", format=fmt)
+    out = run(nearest, src, tmp_path / f"o.{fmt}", format=fmt, frames="first")
+    assert (out.frames, out.encoded.format) == (1, fmt)
+
+
+def test_cancel_between_tiles_leaves_no_file(nearest: Engine, tmp_path: Path) -> None:
+    src = save_animation(pans(4), tmp_path / "a.webp", [50] * 4, lossless=True)
+    seen = []
+
+    def check() -> None:
+        seen.append(1)
+        if len(seen) > 12:
+            raise Canceled("canceled on request")
+
+    with pytest.raises(Canceled):
+        enhance_file(src, tmp_path / "o.webp", EnhanceOptions(), nearest, LimitSettings(), check=check)
+    assert list(tmp_path.iterdir()) == [src]
+
+
+def test_lossless_webp_frames_match_each_frame_enhanced_alone(engine: Engine, tmp_path: Path) -> None:
+    src = save_animation(pans(3, 40, 32), tmp_path / "in.webp", [70, 80, 90], lossless=True)
+    run(engine, src, tmp_path / "out.webp", model=UPCONV, noise=1)
+    got, _, _ = frames_of(tmp_path / "out.webp")
+    inputs, _, _ = frames_of(src)
+    for k, frame in enumerate(inputs):
+        alone = save(frame, tmp_path / f"f{k}.png")
+        run(engine, alone, tmp_path / f"f{k}-2x.png", model=UPCONV, noise=1)
+        want = load(tmp_path / f"f{k}-2x.png")
+        assert got[k].shape == want.shape
+        assert np.abs(got[k].astype(int) - want.astype(int)).max() <= 1, k
+
+
+def test_gif_frames_are_within_30_db_of_each_frame_enhanced_alone(engine: Engine, tmp_path: Path) -> None:
+    src = save_animation(pans(3, 40, 32, name="chelsea"), tmp_path / "in.gif", [70, 80, 90])
+    run(engine, src, tmp_path / "out.gif", model=UPCONV)
+    got, _, _ = frames_of(tmp_path / "out.gif")
+    inputs, _, _ = frames_of(src)
+    for k, frame in enumerate(inputs):
+        alone = save(frame, tmp_path / f"f{k}.png")
+        run(engine, alone, tmp_path / f"f{k}-2x.png", model=UPCONV)
+        want = load(tmp_path / f"f{k}-2x.png")
+        assert got[k].shape == want.shape
+        assert psnr(got[k], want) >= 30, (k, psnr(got[k], want))
