@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from enhanceit import __version__, logs
 from enhanceit.config import JobSettings, Settings
 from enhanceit.engine.runtime import Engine
-from enhanceit.errors import Canceled, EnhanceItError
+from enhanceit.errors import Canceled, EnhanceItError, JobTimeout
 from enhanceit.imaging.formats import EXTENSIONS, MEDIA_TYPES
 from enhanceit.imaging.probe import ImageInfo, probe
 from enhanceit.jobs.lease import LeaseKeeper, deadline_of, lease_end, new_owner
@@ -50,12 +50,6 @@ logger = logging.getLogger(__name__)
 RESULT_VERSION = f"enhanceit-{__version__}"
 #: Reuse a stored result only if it lives at least this much longer.
 MIN_REMAINING = timedelta(minutes=10)
-
-
-class JobTimeout(EnhanceItError):
-    status_code = 503
-    slug = "job-timeout"
-    title = "The job took too long"
 
 
 class LeaseLost(EnhanceItError):
