@@ -1,8 +1,9 @@
 """EnhanceIt's errors, each carrying its HTTP meaning where it is defined.
 
 Every error a user can cause or meet is an :class:`EnhanceItError`. The API turns one into an RFC 7807
-``application/problem+json`` answer from ``status_code``, ``slug`` and ``title``; the CLI prints
-``str(error)`` on one line; the queue retries only errors whose ``retryable`` is true.
+``application/problem+json`` answer from ``status_code``, ``slug`` (its type is :func:`problem_type`),
+``title`` and the HTTP ``headers`` it carries (Retry-After, WWW-Authenticate); the CLI prints ``str(error)``
+on one line; jobs are retried only after errors whose ``retryable`` is true.
 
 Foreign errors (libvips, ncnn, botocore, httpx) are translated into these at the boundary of the module
 that calls the foreign library, so nothing above that module ever sees them.
@@ -21,8 +22,8 @@ that calls the foreign library, so nothing above that module ever sees them.
     ├── UndecodableImage               422
     ├── Busy                           429  queue full or rate limited (Retry-After)
     ├── Canceled                       499  a job stopped on request
-    ├── IdempotencyConflict            422  an Idempotency-Key reused for another request (jobs.store)
-    ├── JobTimeout                     503  a job ran past its time limit (jobs.runner)
+    ├── IdempotencyConflict            422  an Idempotency-Key reused for another request
+    ├── JobTimeout                     503  a job ran past its time limit or its deadline
     ├── ModelIntegrityError            500  weight file missing or its sha256 differs
     ├── OutputError                    500  result could not be written
     ├── UpstreamError                  502  the image server answered badly
@@ -32,6 +33,14 @@ that calls the foreign library, so nothing above that module ever sees them.
 """
 
 from __future__ import annotations
+
+#: Where the problem types are documented; a problem's ``type`` is this plus its slug.
+PROBLEM_TYPES = "https://enhanceit.dev/problems/"
+
+
+def problem_type(slug: str) -> str:
+    """The RFC 7807 ``type`` URI of a problem, for EnhanceIt's errors and the framework's own alike."""
+    return f"{PROBLEM_TYPES}{slug}"
 
 
 class EnhanceItError(Exception):
@@ -48,8 +57,9 @@ class EnhanceItError(Exception):
         super().__init__(self.detail)
 
     @property
-    def type_uri(self) -> str:
-        return f"https://enhanceit.dev/problems/{self.slug}"
+    def headers(self) -> dict[str, str]:
+        """HTTP headers that belong to this error's answer; none by default."""
+        return {}
 
 
 class InvalidRequest(EnhanceItError):
@@ -80,6 +90,10 @@ class Unauthorized(EnhanceItError):
     status_code = 401
     slug = "unauthorized"
     title = "Missing or invalid API key"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="enhanceit"'}
 
 
 class ForbiddenURL(EnhanceItError):
@@ -127,11 +141,27 @@ class Busy(EnhanceItError):
         super().__init__(detail)
         self.retry_after = retry_after
 
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(max(1, self.retry_after))}
+
 
 class Canceled(EnhanceItError):
     status_code = 499
     slug = "canceled"
     title = "Canceled"
+
+
+class IdempotencyConflict(EnhanceItError):
+    status_code = 422
+    slug = "idempotency-key-reused"
+    title = "Idempotency-Key reused with a different request"
+
+
+class JobTimeout(EnhanceItError):
+    status_code = 503
+    slug = "job-timeout"
+    title = "The job took too long"
 
 
 class ModelIntegrityError(EnhanceItError):

@@ -30,7 +30,7 @@ def problem(r: httpx.Response, status: int, slug: str) -> dict[str, object]:
         {"image_url": "http://x.example/a.png", "noise": 7},
         {"image_url": "http://x.example/a.png", "scale": 2, "width": 100},
         {"image_url": "http://x.example/a.png", "tta": 3},
-        {"image_url": "http://x.example/a.png", "format": "gif"},
+        {"image_url": "http://x.example/a.png", "format": "bmp"},
         {"image_url": "http://x.example/a.png", "unknown": 1},
         {"image_url": "http://x.example/a.png", "model": "waifu2x-nope"},
         {"image_url": "http://x.example/a.png", "model": "realesrgan-x4plus", "noise": 2},

@@ -16,7 +16,6 @@ from enhanceit.errors import StorageUnavailable
 from enhanceit.jobs.model import Job, JobStatus, Source, now
 from enhanceit.jobs.runner import JobRunner
 from enhanceit.jobs.store.in_memory import MemoryJobStore
-from enhanceit.jobs.worker import _job_actor
 from enhanceit.options import EnhanceOptions
 from enhanceit.storage.base import StoredObject
 from enhanceit.storage.in_memory import MemoryStorage
@@ -157,17 +156,6 @@ def test_a_run_that_lost_its_lease_stops_and_leaves_the_job_to_its_new_owner(tmp
     assert runner.run(job_id) is None
     job = store.require(job_id)
     assert job.status == JobStatus.RUNNING and job.lease_owner == "another-run" and job.error is None
-
-
-def test_the_worker_actor_runs_the_job(tmp_path: Path) -> None:
-    calls: list[str] = []
-
-    class Runner:
-        def run(self, job_id: str) -> None:
-            calls.append(job_id)
-
-    _job_actor(Runner())("job_x")
-    assert calls == ["job_x"]
 
 
 @pytest.mark.parametrize("status", [JobStatus.SUCCEEDED, JobStatus.CANCELED])

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from enhanceit.errors import NotFound
+from enhanceit.errors import IdempotencyConflict, NotFound
 from enhanceit.jobs.model import Job, JobStatus, Source, now
-from enhanceit.jobs.store.base import IdempotencyConflict, JobStore
+from enhanceit.jobs.store.base import JobStore
 from enhanceit.jobs.store.in_memory import MemoryJobStore
 from enhanceit.jobs.store.redis import RedisJobStore
 from enhanceit.jobs.store.sqlite import SqliteJobStore

@@ -1,7 +1,7 @@
 """Every error as RFC 7807 ``application/problem+json``, with the request id.
 
-EnhanceIt's errors carry their status and type where they are defined (:mod:`enhanceit.errors`); this
-module only renders them, plus the framework's own (validation, 404, 405) and anything unexpected (500,
+EnhanceIt's errors carry their status, type and headers where they are defined (:mod:`enhanceit.errors`);
+this module only renders them, plus the framework's own (validation, 404, 405) and anything unexpected (500,
 logged with its traceback, shown to the client without one: see :mod:`enhanceit.api.middleware`).
 """
 
@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from enhanceit import logs
 from enhanceit.api.serving import MAX_RETRY_AFTER
-from enhanceit.errors import Busy, EnhanceItError, Unauthorized
+from enhanceit.errors import EnhanceItError, problem_type
 
 logger = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -25,7 +25,7 @@ PROBLEM = "application/problem+json"
 
 def problem(status: int, title: str, detail: str, slug: str, **extra: Any) -> JSONResponse:
     body: dict[str, Any] = {
-        "type": f"https://enhanceit.dev/problems/{slug}",
+        "type": problem_type(slug),
         "title": title,
         "status": status,
         "detail": detail,
@@ -37,11 +37,10 @@ def problem(status: int, title: str, detail: str, slug: str, **extra: Any) -> JS
 
 def from_error(error: EnhanceItError, **extra: Any) -> JSONResponse:
     response = problem(error.status_code, error.title, error.detail, error.slug, **extra)
-    if isinstance(error, Busy):
+    response.headers.update(error.headers)
+    if "Retry-After" in response.headers:
         # capped below the keep-alive, so a client coming back on the same connection finds it open
-        response.headers["Retry-After"] = str(max(1, min(error.retry_after, MAX_RETRY_AFTER)))
-    if isinstance(error, Unauthorized):
-        response.headers["WWW-Authenticate"] = 'Bearer realm="enhanceit"'
+        response.headers["Retry-After"] = str(min(int(response.headers["Retry-After"]), MAX_RETRY_AFTER))
     return response
 
 

@@ -4,6 +4,10 @@ Only errors marked ``retryable`` (the object store, Redis, the job store, a DNS 
 are retried; bad input fails at once, as it always did. An outage of the object store or of Redis therefore
 delays jobs instead of failing them, for as long as each job's deadline allows. Waits grow from ``first`` to
 ``longest`` with jitter, so workers coming back together do not hammer a recovering server in step.
+
+:func:`retry_wait` is that rule, in one place. The runner applies it to each step of a run (:func:`retrying`);
+the distributed queue applies it to whole runs that still failed (:class:`enhanceit.jobs.queue.dramatiq.JobRetries`,
+which also ends the job as failed after the last attempt).
 """
 
 from __future__ import annotations
@@ -37,6 +41,16 @@ class Backoff:
         return base * random.uniform(0.5, 1.0)
 
 
+def retry_wait(error: BaseException, attempt: int, backoff: Backoff, left: float) -> float | None:
+    """How long to wait before trying again after ``error`` ended try ``attempt`` (from 0), with ``left``
+    seconds to the deadline; None when it must not be tried again: not a transient fault, or the next try
+    would start after the deadline."""
+    if not (isinstance(error, EnhanceItError) and error.retryable):
+        return None
+    wait = backoff.delay(attempt)
+    return wait if wait <= left else None
+
+
 def retrying(
     fn: Callable[[], T],
     *,
@@ -53,10 +67,8 @@ def retrying(
         try:
             return fn()
         except EnhanceItError as e:
-            if not e.retryable:
-                raise
-            wait = backoff.delay(attempt)
-            if time.monotonic() + wait > until:
+            wait = retry_wait(e, attempt, backoff, until - time.monotonic())
+            if wait is None:
                 raise
             logger.warning("%s: %s; trying again in %.1f s", what, e.detail, wait)
             pause(wait)

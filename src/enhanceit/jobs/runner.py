@@ -6,6 +6,8 @@
 Every failure ends the job as ``failed`` with its reason, never the worker. Transient faults (errors
 marked ``retryable``: the object store, Redis, DNS) are waited out with backoff until the job's deadline
 (:mod:`enhanceit.jobs.retry`), so an outage delays jobs instead of failing them; bad input fails at once.
+What a run cannot record (the job store away until the deadline) escapes it; the distributed queue then
+delivers it again or, at the last attempt, calls :meth:`JobRunner.give_up`.
 While it runs, the job is held by a lease a thread renews (:mod:`enhanceit.jobs.lease`): a worker that dies
 or loses Redis for longer than the lease lets a reaper give the job to another. Recording the end waits for
 a store that is away, so work done during an outage is recorded once it is back. ``check`` runs between
@@ -30,7 +32,7 @@ from urllib.parse import urlsplit
 from enhanceit import __version__, logs
 from enhanceit.config import JobSettings, Settings
 from enhanceit.engine.runtime import Engine
-from enhanceit.errors import Canceled, EnhanceItError
+from enhanceit.errors import Canceled, EnhanceItError, JobTimeout
 from enhanceit.imaging.formats import FORMATS, extension, media_type, output_format
 from enhanceit.imaging.probe import ImageInfo, probe
 from enhanceit.jobs.lease import LeaseKeeper, deadline_of, lease_end, new_owner
@@ -50,12 +52,6 @@ logger = logging.getLogger(__name__)
 RESULT_VERSION = f"enhanceit-{__version__}"
 #: Reuse a stored result only if it lives at least this much longer.
 MIN_REMAINING = timedelta(minutes=10)
-
-
-class JobTimeout(EnhanceItError):
-    status_code = 503
-    slug = "job-timeout"
-    title = "The job took too long"
 
 
 class LeaseLost(EnhanceItError):
@@ -249,6 +245,28 @@ class JobRunner:
                 status = JobStatus.FAILED
                 fields = {"error": JobError(type="internal-error", message="internal error", status=500)}
         return self._finish(job, status, fields, until)
+
+    def give_up(self, job_id: str, error: BaseException) -> Job | None:
+        """The queue's last attempt at the job raised ``error``: end it as failed with that reason, unless it
+        finished. One try: a store still away leaves the job to the reaper, which fails it at its deadline."""
+        token = logs.job_id.set(job_id)
+        try:
+            job = self.store.get(job_id)
+            if job is None or job.status.finished:
+                return job
+            jobs = self.settings.jobs
+            if isinstance(error, EnhanceItError):
+                reason = JobError.of(error)
+            elif now() > deadline_of(job, jobs):  # e.g. Dramatiq's time limit, the deadline's backstop
+                reason = JobError.of(past_deadline(jobs))
+            else:
+                reason = JobError(type="internal-error", message="internal error", status=500)
+            return self._finish(job, JobStatus.FAILED, {"error": reason}, until=time.monotonic())
+        except EnhanceItError as e:
+            logger.warning("could not record the job's failure: %s", e.detail)
+            return None
+        finally:
+            logs.job_id.reset(token)
 
     def _finish(self, job: Job, status: JobStatus, fields: dict[str, Any], until: float) -> Job:
         """Record the end, waiting for a store that is away until the job's deadline (the work is done and

@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 def _job_actor(runner: Any) -> Any:
     def enhance(job_id: str) -> None:
         # The runner waits out transient faults itself, until the job's deadline; what still escapes it
-        # (the job store unreachable for that long) is left to Dramatiq's retries and then to the reaper.
+        # (the job store unreachable for that long) is the queue's JobRetries' to retry or give up on.
         runner.run(job_id)
 
     return enhance
@@ -42,7 +42,7 @@ def _job_actor(runner: Any) -> Any:
 
 def serve(settings: Settings, threads: int, runner: JobRunner, store: JobStore, webhooks: WebhookSender) -> int:
     """Run jobs from the queue with a runner built by :mod:`enhanceit.bootstrap`, until SIGTERM/SIGINT."""
-    broker = make_broker(settings)
+    broker = make_broker(settings, give_up=runner.give_up)
     actor = declare(broker, settings, _job_actor(runner))
     reaper = Reaper(store, DramatiqQueue(settings, broker, actor), settings.jobs, notify=webhooks.notify)
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=WORKER_POLL_MS)

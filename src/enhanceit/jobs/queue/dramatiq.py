@@ -11,10 +11,17 @@ finished job) and claimed under a lease, so a duplicate message is harmless: at-
 enough. Messages can still be lost while Redis is away (a retry or an acknowledgement that could not be
 sent); :mod:`enhanceit.jobs.reaper` re-sends those jobs, using :meth:`DramatiqQueue.waiting_ids` to see
 which queued jobs have no message left.
+
+Retries are :class:`JobRetries`, in place of Dramatiq's ``Retries``: a run that failed with a transient fault
+is delivered again with the runner's backoff until the job's deadline, and the last attempt ends the job as
+failed with its reason.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
@@ -24,15 +31,18 @@ from dramatiq.middleware import (
     AgeLimit,
     Callbacks,
     CurrentMessage,
+    Middleware,
     Pipelines,
-    Retries,
     ShutdownNotifications,
     TimeLimit,
 )
 
-from enhanceit.config import Settings
+from enhanceit.config import JobSettings, Settings
 from enhanceit.errors import Busy, EnhanceItError, StorageUnavailable
 from enhanceit.jobs.queue.base import JobQueue
+from enhanceit.jobs.retry import Backoff, retry_wait
+
+logger = logging.getLogger(__name__)
 
 ACTOR = "enhance"
 NAMESPACE = "dramatiq"
@@ -45,38 +55,94 @@ MAINTENANCE_CHANCE = 20_000
 WORKER_POLL_MS = 100
 
 
-def make_broker(settings: Settings) -> RedisBroker:
-    q = settings.queue
-    middleware = [
+#: ``give_up(job_id, error)``: the last attempt at a job failed with ``error``; end the job as failed.
+GiveUp = Callable[[str, BaseException], object]
+
+
+class JobRetries(Middleware):
+    """The queue's retry policy, in one place: which failed runs are delivered again, when, and what the last
+    attempt does.
+
+    A run raises only what the runner could not wait out itself (the job store away for as long as the job's
+    deadline allowed) or a crash. A transient fault (``retryable``) is delivered again after the runner's
+    own backoff (:func:`~enhanceit.jobs.retry.retry_wait`), at most ``max_retries`` times and only while the
+    next try starts before the job's deadline, counted from when its message was first sent. Anything else
+    is the last attempt: the message is failed (dead-lettered) and ``give_up`` ends the job as failed with
+    its reason. Should the store still be away then, the reaper fails the job at its deadline, so a job
+    never stays running forever.
+    """
+
+    def __init__(
+        self,
+        jobs: JobSettings,
+        max_retries: int,
+        give_up: GiveUp | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.backoff = Backoff.of(jobs)
+        self.deadline_seconds = jobs.deadline_seconds
+        self.max_retries = max_retries
+        self.give_up = give_up
+        self.clock = clock  # wall time, like the message's timestamp
+
+    def after_process_message(
+        self, broker: dramatiq.Broker, message: Any, *, result: Any = None, exception: BaseException | None = None
+    ) -> None:
+        if exception is None:
+            return
+        retries = int(message.options.get("retries", 0))
+        left = message.message_timestamp / 1000 + self.deadline_seconds - self.clock()
+        wait = retry_wait(exception, retries, self.backoff, left) if retries < self.max_retries else None
+        if wait is not None:
+            message.options["retries"] = retries + 1
+            logger.warning("job run failed (%s); delivering it again in %.1f s", _reason(exception), wait)
+            broker.enqueue(message, delay=max(1, int(wait * 1000)))
+            return
+        logger.warning("job run failed (%s) after %d tries: the job fails", _reason(exception), retries + 1)
+        message.fail()
+        if self.give_up is not None and message.args:
+            try:
+                self.give_up(str(message.args[0]), exception)
+            except Exception:  # the worker thread must go on; the reaper ends the job at its deadline
+                logger.exception("could not fail the job")
+
+
+def _reason(error: BaseException) -> str:
+    return error.slug if isinstance(error, EnhanceItError) else type(error).__name__
+
+
+def middleware(settings: Settings, give_up: GiveUp | None = None) -> list[Middleware]:
+    """The broker's middleware: Dramatiq's defaults, with :class:`JobRetries` in place of its ``Retries``."""
+    return [
         AgeLimit(),
         TimeLimit(),
         ShutdownNotifications(),
         Callbacks(),
         Pipelines(),
         CurrentMessage(),
-        Retries(max_retries=q.max_retries, min_backoff=2_000, max_backoff=60_000),
+        JobRetries(settings.jobs, settings.queue.max_retries, give_up),
     ]
+
+
+def make_broker(settings: Settings, give_up: GiveUp | None = None) -> RedisBroker:
+    """The Redis broker; a worker passes ``give_up`` (the API only sends)."""
+    q = settings.queue
     broker_class: Any = RedisBroker  # its constructor is untyped
     broker: RedisBroker = broker_class(
         url=q.url,
         namespace=NAMESPACE,
         heartbeat_timeout=q.heartbeat_timeout_ms,
         maintenance_chance=MAINTENANCE_CHANCE,
-        middleware=middleware,
+        middleware=middleware(settings, give_up),
     )
     return broker
 
 
-def retry_when(retries: int, exception: BaseException) -> bool:
-    """Retry transient faults only; bad input fails at once."""
-    return isinstance(exception, EnhanceItError) and exception.retryable
-
-
-def declare(broker: RedisBroker, settings: Settings, fn: Any) -> dramatiq.Actor[Any, Any]:
+def declare(broker: dramatiq.Broker, settings: Settings, fn: Any) -> dramatiq.Actor[Any, Any]:
     """The one actor: ``fn(job_id)``, with the job's deadline as Dramatiq's backstop time limit (the runner
     waits out transient faults until then)."""
     limit_ms = int((settings.jobs.deadline_seconds + 60) * 1000)
-    options = {"time_limit": limit_ms, "retry_when": retry_when, "max_retries": settings.queue.max_retries}
+    options = {"time_limit": limit_ms}
     return dramatiq.Actor(
         fn, broker=broker, actor_name=ACTOR, queue_name=settings.queue.name, priority=0, options=options
     )

@@ -15,21 +15,15 @@ from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import Any
 
-from enhanceit.errors import EnhanceItError, NotFound
+from enhanceit.errors import NotFound
 from enhanceit.jobs.model import Job, JobStatus, now
-
-
-class IdempotencyConflict(EnhanceItError):
-    status_code = 422
-    slug = "idempotency-key-reused"
-    title = "Idempotency-Key reused with a different request"
 
 
 class JobStore(ABC):
     @abstractmethod
     def insert(self, job: Job, idempotency: tuple[str, str] | None = None) -> Job:
         """Store a new job. With ``idempotency=(key, fingerprint)``: when the owner already used the key,
-        return that job instead (same fingerprint) or raise :class:`IdempotencyConflict`."""
+        return that job instead (same fingerprint) or raise :class:`~enhanceit.errors.IdempotencyConflict`."""
 
     @abstractmethod
     def get(self, job_id: str) -> Job | None: ...

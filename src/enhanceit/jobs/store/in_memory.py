@@ -6,9 +6,9 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
-from enhanceit.errors import NotFound
+from enhanceit.errors import IdempotencyConflict, NotFound
 from enhanceit.jobs.model import Job
-from enhanceit.jobs.store.base import IdempotencyConflict, JobStore
+from enhanceit.jobs.store.base import JobStore
 
 
 class MemoryJobStore(JobStore):

@@ -17,9 +17,9 @@ from typing import Any
 
 import redis
 
-from enhanceit.errors import NotFound, StorageUnavailable
+from enhanceit.errors import IdempotencyConflict, NotFound, StorageUnavailable
 from enhanceit.jobs.model import Job
-from enhanceit.jobs.store.base import IdempotencyConflict, JobStore
+from enhanceit.jobs.store.base import JobStore
 
 
 @contextmanager

@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from enhanceit.errors import NotFound, StorageUnavailable
+from enhanceit.errors import IdempotencyConflict, NotFound, StorageUnavailable
 from enhanceit.jobs.model import Job
-from enhanceit.jobs.store.base import IdempotencyConflict, JobStore
+from enhanceit.jobs.store.base import JobStore
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
