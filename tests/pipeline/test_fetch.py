@@ -33,7 +33,8 @@ from enhanceit.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from enhanceit.pipeline.fetch import Fetched, fetch_image, system_resolver
+from enhanceit.pipeline.fetch import Fetched, fetch_image
+from enhanceit.security.outbound import system_resolver
 from enhanceit.security.urlpolicy import IPAddress
 from tests.helpers import photo, to_vips
 
@@ -875,9 +876,9 @@ def test_tls_verifies_the_original_host_name_not_the_pinned_address(
 
 
 def test_the_default_tls_context_verifies_certificates_and_names() -> None:
-    from enhanceit.pipeline.fetch import _default_ssl_context
+    from enhanceit.security.outbound import default_ssl_context
 
-    context = _default_ssl_context()
+    context = default_ssl_context()
     assert context.verify_mode == ssl.CERT_REQUIRED
     assert context.check_hostname
 
