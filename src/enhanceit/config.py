@@ -20,9 +20,9 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -30,6 +30,9 @@ from pydantic_settings import (
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+
+if TYPE_CHECKING:
+    from enhanceit.security.urlpolicy import HostRule
 
 #: A list given in the environment as comma-separated words (``a.example,b.example``).
 CommaList = Annotated[list[str], NoDecode]
@@ -87,14 +90,29 @@ class FetchSettings(BaseModel):
     user_agent: str = "EnhanceIt/0.1 (image enhancement service)"
 
     _split = field_validator("allow_hosts", "deny_hosts", mode="before")(split_commas)
+    #: The two lists parsed once, when the settings are validated: a bad entry fails at start, and no request
+    #: parses them again. Settings are not changed after they are built (``model_copy(update=...)`` would
+    #: leave these behind).
+    _allow_rules: tuple[HostRule, ...] = PrivateAttr(default=())
+    _deny_rules: tuple[HostRule, ...] = PrivateAttr(default=())
 
-    @field_validator("allow_hosts", "deny_hosts")
-    @classmethod
-    def _valid_hosts(cls, value: list[str]) -> list[str]:
+    @model_validator(mode="after")
+    def _parse_host_lists(self) -> FetchSettings:
         from enhanceit.security.urlpolicy import host_rules
 
-        host_rules(value)  # a bad entry fails at start, not on every download
-        return value
+        self._allow_rules = host_rules(self.allow_hosts)
+        self._deny_rules = host_rules(self.deny_hosts)
+        return self
+
+    @property
+    def allow_rules(self) -> tuple[HostRule, ...]:
+        """``allow_hosts``, parsed (empty: any host the address check lets through)."""
+        return self._allow_rules
+
+    @property
+    def deny_rules(self) -> tuple[HostRule, ...]:
+        """``deny_hosts``, parsed."""
+        return self._deny_rules
 
 
 class S3Settings(BaseModel):

@@ -122,6 +122,15 @@ def test_models_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert "waifu2x-upconv7-photo" in capsys.readouterr().out
 
 
+#: ``python -m enhanceit.cli`` with Ctrl-C's usual meaning restored first. A shell starts background jobs with
+#: SIGINT ignored and children inherit that, so a test run started with ``&`` would send a signal the CLI
+#: never sees; Python installs its KeyboardInterrupt handler only when SIGINT is not ignored at start.
+WITH_CTRL_C = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('enhanceit.cli', run_name='__main__', alter_sys=True)"
+)
+
+
 def test_interrupted_run_leaves_no_partial_output(tmp_path: Path) -> None:
     src = save(photo("astronaut"), tmp_path / "in.png")
     scratch = tmp_path / "scratch"
@@ -130,8 +139,8 @@ def test_interrupted_run_leaves_no_partial_output(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [
             sys.executable,
-            "-m",
-            "enhanceit.cli",
+            "-c",
+            WITH_CTRL_C,
             "upscale",
             str(src),
             "-o",

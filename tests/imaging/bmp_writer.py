@@ -38,3 +38,27 @@ def bmp_bytes(pixels: np.ndarray, bpp: int = 24, top_down: bool = False, palette
     offset = 14 + len(dib) + len(table)
     head = b"BM" + struct.pack("<IHHI", offset + len(data), 0, 0, offset)
     return head + dib + table + data
+
+
+def rle8_bmp_bytes(index: np.ndarray, palette: np.ndarray) -> bytes:
+    """An 8-bit RLE-compressed (BI_RLE8) bottom-up BMP of palette ``index`` rows; Pillow writes no RLE itself.
+
+    Encoded mode only: each run is (count 1..255, index); every row ends with (0, 0), the bitmap with (0, 1).
+    """
+    h, w = index.shape
+    data = bytearray()
+    for row in index[::-1]:
+        x = 0
+        while x < w:
+            run = 1
+            while x + run < w and run < 255 and row[x + run] == row[x]:
+                run += 1
+            data += bytes([run, int(row[x])])
+            x += run
+        data += b"\0\0"
+    data[-2:] = b"\0\1"
+    dib = struct.pack("<IiiHHIIiiII", 40, w, h, 1, 8, 1, len(data), 2835, 2835, len(palette), 0)
+    table = b"".join(bytes([c[2], c[1], c[0], 0]) for c in palette)
+    offset = 14 + len(dib) + len(table)
+    head = b"BM" + struct.pack("<IHHI", offset + len(data), 0, 0, offset)
+    return head + dib + table + bytes(data)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from enhanceit.config import LimitSettings
 from enhanceit.errors import ImageTooLarge, UndecodableImage, UnsupportedFormat
@@ -15,7 +17,7 @@ from enhanceit.imaging.probe import probe
 from enhanceit.imaging.vips import pyvips
 from enhanceit.pipeline.limits import check_input
 from tests.helpers import photo, to_vips
-from tests.imaging.bmp_writer import bmp_bytes
+from tests.imaging.bmp_writer import bmp_bytes, rle8_bmp_bytes
 
 
 def decoded_pixels(path: Path, tmp_path: Path) -> np.ndarray:
@@ -84,13 +86,50 @@ def test_bmp_variants(tmp_path: Path, bpp: int, top_down: bool) -> None:
     assert np.abs(out.astype(int) - expected.astype(int)).max() <= (1 if bpp == 16 else 0)
 
 
-def test_rle_bmp_is_refused_as_unsupported(tmp_path: Path) -> None:
-    data = bytearray(bmp_bytes(np.zeros((4, 4), np.uint8), 8, palette=np.zeros((256, 3), np.uint8)))
-    data[30:34] = (1).to_bytes(4, "little")  # BI_RLE8
-    path = tmp_path / "rle.bmp"
+def test_an_rle8_bmp_decodes(tmp_path: Path) -> None:
+    """RLE-compressed BMPs used to be refused; Pillow decodes them."""
+    quantised = Image.fromarray(photo("coffee", 96)).quantize(colors=64, dither=Image.Dither.NONE)
+    index = np.asarray(quantised)
+    palette = np.asarray(quantised.getpalette(), np.uint8).reshape(-1, 3)[:64]
+    path = tmp_path / "rle8.bmp"
+    path.write_bytes(rle8_bmp_bytes(index, palette))
+    with Image.open(path) as written:
+        assert written.info["compression"] == 1  # BI_RLE8: what the hand-written reader refused
+    info = probe(path)
+    assert (info.format, info.width, info.height, info.bands) == ("bmp", 96, 96, 3)
+    assert np.array_equal(decoded_pixels(path, tmp_path), palette[index])
+
+
+def test_a_cut_short_rle8_bmp_is_undecodable(tmp_path: Path) -> None:
+    index = np.asarray(Image.fromarray(photo("coffee", 64)).quantize(colors=16))
+    data = rle8_bmp_bytes(index, np.zeros((16, 3), np.uint8))
+    path = tmp_path / "cut.bmp"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(UndecodableImage):
+        decoded_pixels(path, tmp_path)
+
+
+def test_a_bmp_embedding_a_png_is_refused_as_unsupported(tmp_path: Path) -> None:
+    data = bytearray(bmp_bytes(np.zeros((4, 4, 3), np.uint8), 24))
+    data[30:34] = (5).to_bytes(4, "little")  # BI_PNG
+    path = tmp_path / "png-in.bmp"
     path.write_bytes(bytes(data))
-    with pytest.raises(UnsupportedFormat, match="compressed BMP"):
+    with pytest.raises(UnsupportedFormat, match="BMP"):
         probe(path)
+
+
+def test_a_bmp_bomb_is_refused_from_its_header(tmp_path: Path) -> None:
+    """A header announcing 100,000 x 100,000 pixels over a few bytes: the limit is checked before decoding."""
+    data = bytearray(bmp_bytes(np.zeros((4, 4, 3), np.uint8), 24))
+    data[18:26] = struct.pack("<ii", 100_000, 100_000)
+    path = tmp_path / "bomb.bmp"
+    path.write_bytes(bytes(data))
+    info = probe(path)
+    assert info.pixels == 10**10
+    with pytest.raises(ImageTooLarge, match="10,000,000,000"):
+        check_input(info, LimitSettings())
+    with pytest.raises(UndecodableImage, match="truncated"):  # and were it decoded, it has no such rows
+        decoded_pixels(path, tmp_path)
 
 
 def _display(stored: np.ndarray, orientation: int) -> np.ndarray:

@@ -40,10 +40,19 @@ def test_spec_is_pinned_and_licensed(spec: ModelSpec) -> None:
     assert spec.tasks, "a model must do something"
     for net in spec.nets:
         for wf in (net.param, net.weights):
-            assert len(wf.sha256) == 64
             assert wf.source.version and "==" in wf.source.pin
+        # (WeightFile itself refuses a hash that is not 64 hex digits: see the test below.) Two files, two pins:
+        # a hash copied from the other file of the pair would pass that check and fail every verification.
+        assert net.param.sha256 != net.weights.sha256
         assert net.scale >= 1 and -1 <= net.noise <= 3
         assert spec.default_tile % net.multiple == 0
+
+
+@pytest.mark.parametrize("sha256", ["", "0" * 63, "0" * 65, "A" * 64, "g" * 64, " " + "0" * 63])
+def test_a_weight_file_pin_must_be_a_sha256(sha256: str) -> None:
+    source = MODELS[0].nets[0].param.source
+    with pytest.raises(ValueError, match="64 lowercase hex digits"):
+        WeightFile(source, "model.bin", sha256)
 
 
 @pytest.mark.parametrize("spec", MODELS, ids=IDS)

@@ -9,7 +9,6 @@ whose identical request already has a stored result is answered from it without 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import logging
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from enhanceit.jobs.runner import JobRunner, download_name, result_key, reuse_fi
 from enhanceit.jobs.store.base import JobStore
 from enhanceit.options import EnhanceOptions
 from enhanceit.pipeline.process import prepare, resolve_options
-from enhanceit.security.urlpolicy import check_addresses, check_host, host_rules, is_loopback_name, parse_url
+from enhanceit.security.outbound import check_at_submit
 from enhanceit.storage.base import Storage
 
 logger = logging.getLogger(__name__)
@@ -53,15 +52,6 @@ class JobService:
         self.queue = queue
         self.runner = runner
 
-    def _check_url(self, url: str) -> None:
-        target = parse_url(url)
-        fetch = self.settings.fetch
-        check_host(target.host, allow=host_rules(fetch.allow_hosts), deny=host_rules(fetch.deny_hosts))
-        if target.ip is not None:  # an address literal can be judged now; names are resolved by the worker
-            check_addresses(target.host, [target.ip], allow_private=fetch.allow_private)
-        elif is_loopback_name(target.host):  # so is a name that means this machine (webhooks were dropped later)
-            check_addresses(target.host, [ipaddress.ip_address("127.0.0.1")], allow_private=fetch.allow_private)
-
     def submit(
         self,
         options: EnhanceOptions,
@@ -77,9 +67,9 @@ class JobService:
         # an unknown model, one not enabled here, or a noise level it lacks: refused now, not a failed job later
         check_request(self.engine.registry, options.model, options.noise, options.scale)
         if url is not None:
-            self._check_url(url)
+            check_at_submit(url, self.settings.fetch)
         if webhook_url is not None:
-            self._check_url(webhook_url)
+            check_at_submit(webhook_url, self.settings.fetch)
         fingerprint = self._fingerprint(options, url, upload, webhook_url)
         source = Source(url=url, filename=upload.filename if upload else None)
         job = Job(options=options, source=source, webhook_url=webhook_url, owner=owner)

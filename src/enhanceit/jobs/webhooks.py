@@ -28,8 +28,15 @@ import httpcore
 from enhanceit.config import FetchSettings, Settings
 from enhanceit.errors import EnhanceItError
 from enhanceit.jobs.model import Job
-from enhanceit.pipeline.fetch import Resolver, checked_addresses
-from enhanceit.security.pinned import Connector, Deadline, PinnedBackend, tcp_connector
+from enhanceit.security.outbound import (
+    Connector,
+    Deadline,
+    Resolver,
+    checked_addresses,
+    parse_url,
+    pinned_connection,
+    request_url,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +90,7 @@ class WebhookSender:
         self.first_delay = first_delay
         self.timeout = timeout
         self._resolver = resolver
-        self._connector = connector or tcp_connector
+        self._connector = connector
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="enhanceit-webhook")
         self._stopping = threading.Event()
 
@@ -117,7 +124,8 @@ class WebhookSender:
 
     def _post(self, url: str, message_id: str, body: bytes) -> int | None:
         deadline = Deadline(self.timeout)
-        target, addresses = checked_addresses(url, self._settings, self._resolver, deadline)
+        target = parse_url(url)
+        addresses = checked_addresses(target, self._settings, deadline, self._resolver)
         timestamp = int(time.time())
         headers = [
             (b"Host", target.authority.encode()),
@@ -127,16 +135,11 @@ class WebhookSender:
             (b"webhook-timestamp", str(timestamp).encode()),
             (b"webhook-signature", sign(self._secret, message_id, timestamp, body).encode()),
         ]
-        backend = PinnedBackend(addresses, self._connector, deadline)
-        origin = httpcore.Origin(target.scheme.encode(), target.host.encode(), target.port)
-        request_url = httpcore.URL(
-            scheme=target.scheme.encode(), host=target.host.encode(), port=target.port, target=target.target.encode()
-        )
         timeouts = {"connect": self.timeout, "read": self.timeout, "write": self.timeout, "pool": self.timeout}
         try:
-            with httpcore.HTTPConnection(origin, network_backend=backend) as conn:
+            with pinned_connection(target, addresses, deadline, connector=self._connector) as conn:
                 response = conn.request(
-                    "POST", request_url, headers=headers, content=body, extensions={"timeout": timeouts}
+                    "POST", request_url(target), headers=headers, content=body, extensions={"timeout": timeouts}
                 )
                 return int(response.status)
         except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError) as e:

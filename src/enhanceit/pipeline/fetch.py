@@ -1,13 +1,8 @@
 """Downloading a user-given ``image_url`` without letting the URL reach anything internal (SSRF).
 
-Each hop (the URL, then every redirect, at most ``max_redirects``) goes through the same steps:
-
-1. :func:`~enhanceit.security.urlpolicy.parse_url`: http/https only, no user:password, host normalised;
-2. the allow/deny host lists;
-3. the name resolved once (an IP literal is not resolved), every address checked: one loopback, private,
-   link-local, ... address refuses the hop (``allow_private`` lifts this step only);
-4. a connection to one of those very addresses (:class:`~enhanceit.security.pinned.PinnedBackend`), TLS
-   verified for the URL's host name, so a second DNS answer can never redirect it (DNS rebinding).
+Each hop (the URL, then every redirect, at most ``max_redirects``) passes the service's one outbound policy,
+:mod:`enhanceit.security.outbound`: URL parsed and normalised, host lists, the name resolved once and every
+address checked, and a connection pinned to one of those very addresses (so DNS rebinding cannot move it).
 
 Redirects are followed here, not by the HTTP client, so each one is checked as above. The body is
 streamed into ``dest``: the byte limit is enforced as bytes arrive (a Content-Length over the limit is
@@ -17,54 +12,44 @@ redirects and slow-dripping servers included.
 
 ``httpcore`` is used directly rather than through ``httpx``: it takes a custom network backend, and it
 reads no proxy settings from the environment that could route around the pinned address. Its errors
-are translated into EnhanceIt's here, the only module that sees them. Only scheme and host are ever
-logged: paths and queries may carry tokens.
+are translated into EnhanceIt's here. Only scheme and host are ever logged: paths and queries may carry
+tokens.
 """
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import logging
-import socket
 import ssl
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin
 
 import httpcore
-import httpx
 
 from enhanceit.config import FetchSettings
 from enhanceit.errors import (
     ForbiddenURL,
     InvalidRequest,
     PayloadTooLarge,
-    ResolverUnavailable,
     UnsupportedFormat,
     UpstreamError,
     UpstreamTimeout,
 )
 from enhanceit.imaging.formats import SNIFF_BYTES, InputFormat, sniff
-from enhanceit.security.pinned import Connector, Deadline, PinnedBackend, tcp_connector
-from enhanceit.security.urlpolicy import (
-    HostRule,
-    IPAddress,
+from enhanceit.security.outbound import (
+    Connector,
+    Deadline,
+    Resolver,
     Target,
-    check_addresses,
-    check_host,
-    host_rules,
+    checked_addresses,
     parse_url,
+    pinned_connection,
+    request_url,
 )
 
 logger = logging.getLogger(__name__)
-
-#: Looks up a host name (ASCII, normalised) and returns all its addresses; ``port`` is only a hint.
-Resolver = Callable[[str, int], Sequence[IPAddress]]
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 ACCEPT = b"image/png,image/jpeg,image/webp,image/avif,image/gif,image/*;q=0.8"
@@ -82,26 +67,6 @@ class Fetched:
     content_type: str | None
     #: The URL the bytes came from, after redirects. It may carry a query with tokens: do not log it.
     final_url: str
-
-
-def system_resolver(host: str, port: int) -> list[IPAddress]:
-    """The default :data:`Resolver`: ``getaddrinfo``, every address, each once, in the order given."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as exc:
-        if exc.errno == socket.EAI_AGAIN:  # the name server is down or busy: transient, unlike NXDOMAIN
-            raise ResolverUnavailable(f"the host name {host} could not be resolved for now") from exc
-        raise UpstreamError(f"the host name {host} could not be resolved") from exc
-    except UnicodeError as exc:
-        raise UpstreamError(f"the host name {host} could not be resolved") from exc
-    addresses: list[IPAddress] = []
-    for family, _type, _proto, _name, sockaddr in infos:
-        if family not in (socket.AF_INET, socket.AF_INET6):
-            continue
-        ip = ipaddress.ip_address(sockaddr[0])
-        if ip not in addresses:
-            addresses.append(ip)
-    return addresses
 
 
 def fetch_image(
@@ -125,21 +90,18 @@ def fetch_image(
     :class:`UpstreamTimeout` (504).
     """
     deadline = Deadline(settings.total_timeout)
-    context = ssl_context or _default_ssl_context()
     try:
-        allow, deny = host_rules(settings.allow_hosts), host_rules(settings.deny_hosts)
         target = parse_url(url)
         for hop in range(settings.max_redirects + 1):
             if check is not None:
                 check()
-            addresses = _addresses(target, settings, allow, deny, resolver or system_resolver, deadline)
+            addresses = checked_addresses(target, settings, deadline, resolver)
             logger.info("fetching an image from %s", target.origin)
-            backend = PinnedBackend(addresses, connector or tcp_connector, deadline)
             with (
                 _upstream_errors(target, settings, deadline),
-                httpcore.HTTPConnection(_origin(target), ssl_context=context, network_backend=backend) as conn,
+                pinned_connection(target, addresses, deadline, connector=connector, ssl_context=ssl_context) as conn,
                 conn.stream(
-                    "GET", _url(target), headers=_headers(target, settings), extensions=_timeouts(settings)
+                    "GET", request_url(target), headers=_headers(target, settings), extensions=_timeouts(settings)
                 ) as response,
             ):
                 if response.status not in REDIRECTS:
@@ -151,59 +113,6 @@ def fetch_image(
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
-
-
-def checked_addresses(
-    url: str, settings: FetchSettings, resolver: Resolver | None = None, deadline: Deadline | None = None
-) -> tuple[Target, Sequence[IPAddress]]:
-    """One URL's parsed target and its checked addresses, by the same policy as downloads.
-
-    For other outgoing requests (webhooks) that must connect only where a download could.
-    """
-    target = parse_url(url)
-    addresses = _addresses(
-        target,
-        settings,
-        host_rules(settings.allow_hosts),
-        host_rules(settings.deny_hosts),
-        resolver or system_resolver,
-        deadline or Deadline(settings.total_timeout),
-    )
-    return target, addresses
-
-
-def _addresses(
-    target: Target,
-    settings: FetchSettings,
-    allow: Sequence[HostRule],
-    deny: Sequence[HostRule],
-    resolver: Resolver,
-    deadline: Deadline,
-) -> Sequence[IPAddress]:
-    """The checked addresses of one hop: lists first (no DNS query for a denied host), then every address."""
-    check_host(target.host, allow=allow, deny=deny)
-    addresses = [target.ip] if target.ip is not None else _resolve(resolver, target, deadline)
-    if not addresses:
-        raise UpstreamError(f"the host name {target.host} has no address")
-    check_addresses(target.host, addresses, allow_private=settings.allow_private)
-    return addresses
-
-
-def _resolve(resolver: Resolver, target: Target, deadline: Deadline) -> list[IPAddress]:
-    """Resolve in a helper thread: ``getaddrinfo`` cannot be interrupted, but the deadline must hold."""
-    future: Future[list[IPAddress]] = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(list(resolver(target.host, target.port)))
-        except BaseException as exc:
-            future.set_exception(exc)
-
-    threading.Thread(target=run, name="enhanceit-resolve", daemon=True).start()
-    try:
-        return future.result(timeout=max(0.0, deadline.remaining()))
-    except TimeoutError:  # the deadline, or the resolver's own
-        raise UpstreamTimeout(f"{target.host} could not be resolved in time") from None
 
 
 def _redirect(target: Target, response: httpcore.Response) -> Target:
@@ -291,20 +200,6 @@ def _upstream_errors(target: Target, settings: FetchSettings, deadline: Deadline
         raise ForbiddenURL("only http and https URLs are allowed") from exc
 
 
-def _origin(target: Target) -> httpcore.Origin:
-    return httpcore.Origin(target.scheme.encode(), target.host.encode("ascii"), target.port)
-
-
-def _url(target: Target) -> httpcore.URL:
-    """The request URL built from checked parts, so httpcore parses nothing the policy did not see."""
-    return httpcore.URL(
-        scheme=target.scheme.encode(),
-        host=target.host.encode("ascii"),
-        port=target.port,
-        target=target.target.encode("ascii"),
-    )
-
-
 def _headers(target: Target, settings: FetchSettings) -> list[tuple[bytes, bytes]]:
     return [
         (b"Host", target.authority.encode("ascii")),
@@ -332,9 +227,3 @@ def _header(response: httpcore.Response, name: bytes) -> str | None:
         if key.lower() == name:
             return value.decode("latin-1").strip()
     return None
-
-
-@functools.cache
-def _default_ssl_context() -> ssl.SSLContext:
-    """Certificates verified against certifi's roots (as httpx does), host names checked."""
-    return httpx.create_ssl_context()

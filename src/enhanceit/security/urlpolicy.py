@@ -1,7 +1,7 @@
 """Which URLs, hosts and addresses the service may fetch from: the SSRF policy as pure functions.
 
-Nothing here touches the network, so every rule can be tested with a table. The downloader
-(:mod:`enhanceit.pipeline.fetch`) calls :func:`parse_url` on the user's URL and on every redirect,
+Nothing here touches the network, so every rule can be tested with a table. :mod:`enhanceit.security.outbound`
+applies them to every request the service sends: :func:`parse_url` on the URL (and on every redirect),
 :func:`check_host` with the configured lists, and :func:`check_addresses` on what the name resolved to;
 it then connects to exactly one of the checked addresses (see :mod:`enhanceit.security.pinned`).
 
