@@ -38,6 +38,7 @@ run: install
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports --no-cache  # layers: data flows down (pyproject.toml, [tool.importlinter])
 
 typecheck: install
 	$(BIN)/mypy

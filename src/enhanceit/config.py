@@ -18,6 +18,7 @@ Settings are built once by :func:`get_settings` and passed down; nothing reads t
 from __future__ import annotations
 
 import os
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -33,6 +34,17 @@ from pydantic_settings import (
 
 if TYPE_CHECKING:
     from enhanceit.security.urlpolicy import HostRule
+
+
+def default_models_dir() -> Path:
+    """Where converted models live unless ``ENHANCEIT_MODELS_DIR`` says otherwise:
+    ``<prefix>/share/enhanceit/models``.
+
+    Inside the Python environment, like the pinned weight packages: ``make install`` fills the venv's,
+    a container image bakes them into its own, and every data folder of that environment finds them.
+    """
+    return Path(sys.prefix) / "share" / "enhanceit" / "models"
+
 
 #: A list given in the environment as comma-separated words (``a.example,b.example``).
 CommaList = Annotated[list[str], NoDecode]
@@ -215,8 +227,6 @@ class Settings(BaseSettings):
 
     @property
     def resolved_models_dir(self) -> Path:
-        from enhanceit.models.weights import default_models_dir
-
         return self.models_dir or default_models_dir()
 
     @classmethod

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from enhanceit.config import default_models_dir
 from enhanceit.models import weights
 from enhanceit.models.spec import ModelSpec
 
 
 def install(specs: list[ModelSpec], models_dir: Path | None = None) -> list[str]:
     """Make every spec's weights present and verified; one line per spec. Raises on the first failure."""
-    target = models_dir or weights.default_models_dir()
+    target = models_dir or default_models_dir()
     converted = [n for spec in specs for n in spec.nets if n.param.source.kind == "converted"]
     extracted = [n for spec in specs for n in spec.nets if n.param.source.kind == "extracted"]
     made = 0

@@ -10,25 +10,15 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
-import sys
 import threading
 from pathlib import Path
 
+from enhanceit.config import default_models_dir
 from enhanceit.errors import ModelIntegrityError
 from enhanceit.models.spec import Net, Source, WeightFile
 
 _lock = threading.Lock()
 _digests: dict[tuple[str, int, int], str] = {}
-
-
-def default_models_dir() -> Path:
-    """Where converted models live unless the settings say otherwise (``ENHANCEIT_MODELS_DIR``, read
-    there and only there): ``<prefix>/share/enhanceit/models``.
-
-    Inside the Python environment, like the pinned weight packages: ``make install`` fills the venv's,
-    a container image bakes them into its own, and every data folder of that environment finds them.
-    """
-    return Path(sys.prefix) / "share" / "enhanceit" / "models"
 
 
 def source_dir(source: Source, models_dir: Path | None = None) -> Path:

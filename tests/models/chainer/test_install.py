@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from enhanceit.config import default_models_dir
 from enhanceit.errors import ModelIntegrityError
-from enhanceit.models import get_model, weights, wheels
+from enhanceit.models import get_model, wheels
 from enhanceit.models.chainer import wheel
 from enhanceit.models.zoo.chainer import WHEEL, npz_member
 from tests.models.chainer.reference import random_weights
@@ -65,4 +66,4 @@ def test_a_wheel_with_another_hash_is_refused(tmp_path: Path, monkeypatch: pytes
 def test_installed_conversions_need_nothing() -> None:
     """``make install`` converted everything; installing again downloads nothing."""
     nets = [n for spec in ("chainer-vgg7", "chainer-upresnet10") for n in get_model(spec).nets]
-    assert wheel.install_converted(nets, weights.default_models_dir()) == 0
+    assert wheel.install_converted(nets, default_models_dir()) == 0
