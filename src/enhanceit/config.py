@@ -179,8 +179,8 @@ class QueueSettings(BaseModel):
     max_retries: int = Field(
         3,
         ge=0,
-        description="Dramatiq re-deliveries of a job whose run failed outright (the runner itself waits out "
-        "transient faults until the job's deadline)",
+        description="Dramatiq re-deliveries of a job whose run ended on a transient fault (the runner itself "
+        "waits faults out until the job's deadline; no re-delivery starts after it; other failures are final)",
     )
     heartbeat_timeout_ms: int = Field(10_000, ge=1000, description="a worker silent this long is presumed dead")
 

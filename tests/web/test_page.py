@@ -207,6 +207,7 @@ def test_keyboard_only(site: str, pages: Pages, astronaut: Path, tmp_path: Path)
         raise AssertionError(f"Tab never reached {selector}")
 
     tab_to("#file")
+    page.bring_to_front()  # Chromium opens a file chooser only for the focused page (flaky under load without)
     with page.expect_file_chooser() as chooser:
         page.keyboard.press("Space")
     chooser.value.set_files(str(astronaut))
