@@ -13,6 +13,7 @@
 # (hybrid): a containers.conf that keeps the current resource limits, runc with cgroupfs, and buildah's
 # chroot isolation, which needs no OCI runtime for RUN steps. The same containers.conf is what the tests
 # and the benchmark run containers with (CONTAINERS_CONF). Layers are cached: an unchanged rebuild is quick.
+# The docker format, not OCI: OCI images have no HEALTHCHECK, and buildah would drop it.
 set -euo pipefail
 
 dockerfile=${1:?usage: build.sh DOCKERFILE TAG}
@@ -66,7 +67,7 @@ printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' > "$work/pip.conf
 
 started=$(date +%s)
 log=$work/$(basename "$dockerfile").log
-if ! buildah bud --layers --isolation chroot \
+if ! buildah bud --layers --isolation chroot --format docker \
   --ulimit "nofile=$nofile" --ulimit "nproc=$nproc" \
   --volume /etc/ssl/certs:/etc/ssl/certs:ro --volume "$work/pip.conf:/etc/pip.conf:ro" \
   --build-arg "BASE_IMAGE=$base" \
