@@ -10,6 +10,7 @@ Standard library only, and nothing imported from the project, so it starts in a 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -23,10 +24,8 @@ def _pump(src: socket.socket, dst: socket.socket) -> None:
     except OSError:
         pass
     finally:
-        try:
+        with contextlib.suppress(OSError):
             dst.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
 
 
 def _join(client: socket.socket, port: int) -> None:

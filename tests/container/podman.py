@@ -36,9 +36,7 @@ def podman(*args: str, check: bool = True, timeout: float = 120) -> subprocess.C
     if os.geteuid() != 0:
         raise RuntimeError("the container tests run podman as root (as 'make image' does)")
     env = {**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)}
-    result = subprocess.run(
-        [binary, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    result = subprocess.run([binary, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
     if check and result.returncode != 0:
         raise RuntimeError(f"podman {' '.join(args[:2])} failed ({result.returncode}): {result.stderr.strip()}")
     return result
@@ -71,7 +69,9 @@ def kubernetes_flags(data: Path) -> list[str]:
 class Container:
     """One detached container; :meth:`remove` stops and deletes it whatever state it is in."""
 
-    def __init__(self, image: str, flags: Sequence[str], command: Sequence[str] = (), env: dict[str, str] | None = None):
+    def __init__(
+        self, image: str, flags: Sequence[str], command: Sequence[str] = (), env: dict[str, str] | None = None
+    ):
         self.name = f"enhanceit-test-{uuid.uuid4().hex[:12]}"
         env_flags = [f"--env={k}={v}" for k, v in (env or {}).items()]
         podman("run", "--detach", "--name", self.name, *flags, *env_flags, image, *command)
@@ -101,7 +101,14 @@ class Bridge:
     def __init__(self, container: Container, port: int, folder: Path) -> None:
         self.socket = folder / f"{container.name}.sock"
         self.proc = subprocess.Popen(
-            ["nsenter", f"--net=/proc/{container.pid()}/ns/net", sys.executable, str(BRIDGE), str(self.socket), str(port)],
+            [
+                "nsenter",
+                f"--net=/proc/{container.pid()}/ns/net",
+                sys.executable,
+                str(BRIDGE),
+                str(self.socket),
+                str(port),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -11,6 +11,7 @@ only come from the image.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from enhanceit.engine.runtime import Engine
 from enhanceit.options import EnhanceOptions
 from enhanceit.pipeline.process import enhance_file
 from tests.api.conftest import decode, png_bytes
-from tests.container.podman import IMAGE, UID, Bridge, Container, kubernetes_flags, require_image, wait_ready
+from tests.container.podman import IMAGE, UID, Bridge, Container, kubernetes_flags, podman, require_image, wait_ready
 from tests.deploy import files
 from tests.helpers import photo, save
 from tests.jobs.redis_server import RedisProcess
@@ -71,6 +72,13 @@ def test_it_runs_as_kubernetes_runs_it(served: tuple[Container, httpx.Client]) -
     assert container.exec("touch", "/data/x", "/tmp/x").returncode == 0, "/data and /tmp are writable"
     interfaces = [line.split(":")[0].strip() for line in container.exec("cat", "/proc/net/dev").stdout.splitlines()[2:]]
     assert interfaces == ["lo"], "no network but loopback"
+
+
+def test_the_image_keeps_its_healthcheck() -> None:
+    """buildah drops HEALTHCHECK from OCI-format images; deploy/podman/build.sh builds the docker format."""
+    require_image(IMAGE)
+    check = json.loads(podman("image", "inspect", "--format", "{{json .Config.Healthcheck}}", IMAGE).stdout)
+    assert check is not None and "http://127.0.0.1:8000/healthz" in check["Test"][-1], check
 
 
 def test_it_enhances_an_upload_with_a_baked_in_chainer_model(
