@@ -21,6 +21,7 @@ SYSTEM_PACKAGES := redis-server chromium podman buildah runc mmdebstrap
 BASE_IMAGE ?= standin
 IMAGE ?= localhost/enhanceit:dev
 IMAGE_GPU ?= localhost/enhanceit:dev-gpu
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install system-deps image image-gpu run test lint typecheck pytest bench lock clean
 
@@ -40,12 +41,12 @@ system-deps:
 	  $$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y --no-install-recommends $(SYSTEM_PACKAGES); \
 	fi
 
-# Layer-cached: an unchanged tree rebuilds in seconds. The container tests run what these built.
+# Layer-cached: an unchanged tree rebuilds in seconds. Root's podman (as the container tests use it).
 image: system-deps
-	BASE_IMAGE=$(BASE_IMAGE) deploy/podman/build.sh deploy/Dockerfile $(IMAGE)
+	$(SUDO) env BASE_IMAGE=$(BASE_IMAGE) deploy/podman/build.sh deploy/Dockerfile $(IMAGE)
 
 image-gpu: system-deps
-	BASE_IMAGE=$(BASE_IMAGE) deploy/podman/build.sh deploy/Dockerfile.gpu $(IMAGE_GPU)
+	$(SUDO) env BASE_IMAGE=$(BASE_IMAGE) deploy/podman/build.sh deploy/Dockerfile.gpu $(IMAGE_GPU)
 
 run: install
 	$(BIN)/enhanceit serve --host $(HOST) --port $(PORT)

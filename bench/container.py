@@ -41,7 +41,7 @@ def cold_start(work: Path, runs: int = 3) -> None:
                 r = client.post("/v1/enhance", files={"file": ("a.png", body, "image/png")})
                 first.append(time.perf_counter() - started)
                 assert r.status_code == 200 and r.json()["status"] == "succeeded", r.text
-                model = r.json().get("model")
+                model = r.json()["result"]["model"]
         finally:
             bridge.close()
             container.remove()

@@ -42,21 +42,20 @@ mv "$conf.new" "$conf"
 export CONTAINERS_CONF=$conf
 
 if [ "$base" = standin ]; then
-  # python:3.11-slim-bookworm stood in for by Debian 12's own Python 3.11, trimmed like a slim image
-  # (no manuals, documentation or translations). Built once; delete build/podman/base.tar to rebuild.
-  if [ ! -s "$work/base.tar" ]; then
+  # python:3.11-slim-bookworm stood in for by Debian 12's own Python 3.11, trimmed like a slim image (no
+  # manuals, documentation or translations). Built once and kept in podman's storage, so that a fresh
+  # checkout finds the layers built on it cached; 'podman rmi localhost/enhanceit-base:bookworm' renews it.
+  if ! podman image exists "$standin"; then
     echo "building the stand-in base (mmdebstrap, Debian bookworm)"
+    rm -f "$work/base.tar"
     mmdebstrap --quiet --variant=minbase --include=python3,python3-venv,python-is-python3,ca-certificates \
       --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
       --dpkgopt='path-include=/usr/share/doc/*/copyright' --dpkgopt='path-exclude=/usr/share/locale/*' \
       --dpkgopt='path-exclude=/usr/share/info/*' --aptopt='Acquire::Languages "none"' \
       --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin' \
-      bookworm "$work/base.part.tar"
-    mv "$work/base.part.tar" "$work/base.tar"
-    podman rmi --force "$standin" >/dev/null 2>&1 || true
-  fi
-  if ! podman image exists "$standin"; then
+      bookworm "$work/base.tar"
     podman import --quiet "$work/base.tar" "$standin" >/dev/null
+    rm -f "$work/base.tar"
   fi
   base=$standin
 fi

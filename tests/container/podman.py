@@ -52,6 +52,8 @@ def kubernetes_flags(data: Path) -> list[str]:
 
     Writable: ``/data`` (a host folder owned by the image's user, as an emptyDir would be) and ``/tmp`` (a
     tmpfs). ``--read-only-tmpfs=false``: podman would otherwise add writable /run and /var/tmp of its own.
+    ``--no-healthcheck``: Kubernetes ignores the image's HEALTHCHECK (it has probes), and podman would try to
+    schedule it with systemd, which this sandbox does not run.
     """
     data.mkdir(parents=True, exist_ok=True)
     os.chown(data, UID, UID)
@@ -63,6 +65,7 @@ def kubernetes_flags(data: Path) -> list[str]:
         "--cap-drop", "ALL",
         "--security-opt", "no-new-privileges",
         "--network", "none",
+        "--no-healthcheck",
     ]  # fmt: skip
 
 
