@@ -194,10 +194,7 @@ def test_a_worker_from_the_image_finishes_jobs_and_stops_cleanly_on_sigterm(clus
     r = client.post("/v1/enhance", files=files_, data={"scale": "4", "tile": "16"}, headers={"Prefer": "respond-async"})
     assert r.status_code == 202, r.text
     job_id = r.json()["id"]
-    deadline = time.monotonic() + 120
-    while client.get(f"/v1/jobs/{job_id}").json()["progress"] == 0:
-        assert time.monotonic() < deadline, worker.logs()
-        time.sleep(0.05)
+    _wait_for_progress(client, job_id, worker)
     exit_code = worker.stop(grace=_grace("Deployment", "enhanceit-worker"))
     assert exit_code == 0, f"not a clean exit before the grace period ran out (137 = killed):\n{worker.logs()}"
     second = client.get(f"/v1/jobs/{job_id}").json()
@@ -211,3 +208,55 @@ def test_a_worker_from_the_image_finishes_jobs_and_stops_cleanly_on_sigterm(clus
         768,
         3,
     )
+
+
+def test_serve_stops_cleanly_on_sigterm_mid_job_and_the_job_resumes(folder: Path) -> None:
+    """The serverless shape: a container stopped mid-job (scale-down) exits within the API's grace period,
+    publishes nothing half-written, and the next container on the same /data finishes the job."""
+    require_image(IMAGE)
+    data = folder / "serve-sigterm"
+    slow = {"file": ("big.png", png_bytes(photo("astronaut")[:128, :128]), "image/png")}  # CUnet 4x: seconds
+    container = Container(IMAGE, kubernetes_flags(data))
+    bridge = Bridge(container, 8000, folder)
+    try:
+        with bridge.client() as client:
+            wait_ready(client, container)
+            r = client.post(
+                "/v1/enhance", files=slow, data={"scale": "4", "tile": "16"}, headers={"Prefer": "respond-async"}
+            )
+            assert r.status_code == 202, r.text
+            job_id = r.json()["id"]
+            _wait_for_progress(client, job_id, container)
+        exit_code = container.stop(grace=_grace("Deployment", "enhanceit-api"))
+        assert exit_code == 0, f"not a clean exit before the grace period ran out (137 = killed):\n{container.logs()}"
+    finally:
+        bridge.close()
+        container.remove()
+    assert not [p for p in data.rglob("*") if p.name.endswith(".tmp")], "no half-written object"
+    assert not list((data / "results").rglob("*.png")) or _all_decode(data), "a result is either whole or absent"
+
+    again = Container(IMAGE, kubernetes_flags(data))
+    bridge = Bridge(again, 8000, folder)
+    try:
+        with bridge.client() as client:
+            wait_ready(client, again)
+            job = _wait(client, job_id, {"succeeded", "failed", "canceled"}, again)
+    finally:
+        bridge.close()
+        again.remove()
+    assert job["status"] == "succeeded", job
+    assert (job["result"]["width"], job["result"]["height"]) == (512, 512)
+    assert len(list((data / "results").rglob("*.png"))) == 1
+
+
+def _wait_for_progress(client: httpx.Client, job_id: str, container: Container) -> None:
+    deadline = time.monotonic() + 120
+    while client.get(f"/v1/jobs/{job_id}").json()["progress"] == 0:
+        assert time.monotonic() < deadline, container.logs()
+        time.sleep(0.05)
+
+
+def _all_decode(data: Path) -> bool:
+    for path in (data / "results").rglob("*.png"):
+        decode(path.read_bytes())
+    return True
