@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import animated, distributed, engine, photos, service, zoo
+from bench import animated, container, distributed, engine, photos, service, zoo
 from enhanceit import __version__
 
 DEFAULT_MODELS = ["waifu2x-cunet", "waifu2x-upconv7-anime", "waifu2x-upconv7-photo"]
@@ -44,7 +44,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--models", nargs="*", default=DEFAULT_MODELS)
     parser.add_argument(
-        "--only", choices=("engine", "zoo", "photos", "animated", "service", "distributed"), help="run one section"
+        "--only",
+        choices=("engine", "zoo", "photos", "animated", "service", "distributed", "container"),
+        help="run one section",
     )
     args = parser.parse_args()
     print(f"# EnhanceIt {__version__} benchmarks, {datetime.date.today().isoformat()}")
@@ -62,6 +64,8 @@ def main() -> int:
             service.main(Path(tmp))
         if args.only in (None, "distributed") and not args.quick:
             distributed.main(Path(tmp))
+        if args.only in (None, "container") and not args.quick:
+            container.main(Path(tmp))
     return 0
 
 

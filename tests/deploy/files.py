@@ -125,14 +125,27 @@ def dockerfile(path: Path) -> list[Instruction]:
 
 
 def stages(path: Path) -> list[list[Instruction]]:
-    """The Dockerfile split into build stages, each starting with its FROM."""
+    """The Dockerfile split into build stages, each starting with its FROM (global ARGs left out)."""
     result: list[list[Instruction]] = []
     for ins in dockerfile(path):
         if ins.keyword == "FROM":
             result.append([])
+        if not result and ins.keyword == "ARG":
+            continue  # a global ARG, for the FROM lines: see global_args
         assert result, f"{path}: {ins.keyword} before the first FROM"
         result[-1].append(ins)
     return result
+
+
+def global_args(path: Path) -> dict[str, str]:
+    """The ARGs declared before the first FROM, with their defaults ("" for none)."""
+    found: dict[str, str] = {}
+    for ins in dockerfile(path):
+        if ins.keyword == "FROM":
+            break
+        name, _, default = ins.args.partition("=")
+        found[name] = default
+    return found
 
 
 def enhanceit_commands_in_shell(text: str) -> list[list[str]]:

@@ -71,10 +71,12 @@ def test_every_hadolint_exception_says_why(path: Path) -> None:
 
 @pytest.mark.parametrize("path", files.DOCKERFILES, ids=lambda p: p.name)
 def test_multi_stage_on_the_pinned_base(path: Path) -> None:
+    """Both stages on one base, the pinned one unless the builder says otherwise (--build-arg BASE_IMAGE)."""
+    assert files.global_args(path) == {"BASE_IMAGE": BASE}
     stages = files.stages(path)
     assert len(stages) == 2
-    assert stages[0][0].args == f"{BASE} AS build"
-    assert stages[1][0].args == BASE
+    assert stages[0][0].args == "${BASE_IMAGE} AS build"
+    assert stages[1][0].args == "${BASE_IMAGE}"
     copies = [ins.args for ins in stages[1] if ins.keyword == "COPY"]
     assert copies == ["--from=build /opt/enhanceit /opt/enhanceit"], "only the venv crosses over"
 

@@ -1,7 +1,8 @@
 """A real redis-server (Debian's package) on 127.0.0.1 for the tests, started and stopped by a fixture.
 
 :class:`RedisProcess` can also be stopped, killed and started again on the same port and folder, to play an
-outage; with ``persistent=True`` it keeps an append-only file there, as the deployment docs require.
+outage; with ``persistent=True`` it keeps an append-only file there, as the deployment docs require. With
+``unix_socket`` it also listens on that socket (mode 777), for clients in containers that have no network.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ def free_port() -> int:
 
 
 class RedisProcess:
-    def __init__(self, folder: Path, persistent: bool = False) -> None:
+    def __init__(self, folder: Path, persistent: bool = False, unix_socket: Path | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed: 'make test' installs it (apt-get install redis-server)")
         self.binary = binary
         self.folder = folder
         self.persistent = persistent
+        self.unix_socket = unix_socket
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -39,6 +41,8 @@ class RedisProcess:
     def start(self) -> RedisProcess:
         aof = ["--appendonly", "yes", "--appendfsync", "everysec"] if self.persistent else ["--appendonly", "no"]
         args = ["--bind", "127.0.0.1", "--port", str(self.port), "--save", "", *aof, "--dir", str(self.folder)]
+        if self.unix_socket is not None:
+            args += ["--unixsocket", str(self.unix_socket), "--unixsocketperm", "777"]
         self.proc = subprocess.Popen(
             [self.binary, *args, "--protected-mode", "yes"],
             stdout=subprocess.DEVNULL,
