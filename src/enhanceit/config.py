@@ -76,7 +76,7 @@ class LimitSettings(BaseModel):
         16_777_216,
         ge=1,
         description="largest WebP/AVIF/GIF output (their encoders hold the whole frame); "
-        "an animation counts frames x width x height",
+        "an animated WebP counts frames x width x height",
     )
     max_frames: int = Field(300, ge=1, description="most frames of an animation, read from its header")
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, description="largest upload or download")

@@ -137,11 +137,16 @@ def test_too_many_frames_is_refused_from_the_header(tmp_path: Path) -> None:
     assert not (tmp_path / "o.gif").exists()
 
 
-def test_the_whole_frame_cap_counts_every_frame(nearest: Engine, tmp_path: Path) -> None:
+def test_the_whole_frame_cap_counts_every_frame_for_webp(nearest: Engine, tmp_path: Path) -> None:
+    """libwebp's animation encoder keeps every frame until the end; libvips' GIF saver writes frame by frame."""
     src = save_animation(pans(6), tmp_path / "a.gif", [50] * 6)  # 6 x 96x80 = 46,080 output pixels
     with pytest.raises(ImageTooLarge, match="6 frames of 96x80"):
-        run(nearest, src, tmp_path / "o.gif", LimitSettings(max_whole_frame_pixels=40_000))
-    assert run(nearest, src, tmp_path / "o.gif", LimitSettings(max_whole_frame_pixels=46_080)).frames == 6
+        run(nearest, src, tmp_path / "o.webp", LimitSettings(max_whole_frame_pixels=40_000), format="webp")
+    webp = run(nearest, src, tmp_path / "o.webp", LimitSettings(max_whole_frame_pixels=46_080), format="webp")
+    assert sniff((tmp_path / "o.webp").read_bytes()[:32]) == "webp" and webp.frames == 6
+    assert run(nearest, src, tmp_path / "o.gif", LimitSettings(max_whole_frame_pixels=7_680), format="gif").frames == 6
+    with pytest.raises(ImageTooLarge, match="96x80 is too large for GIF"):
+        run(nearest, src, tmp_path / "o2.gif", LimitSettings(max_whole_frame_pixels=7_679), format="gif")
 
 
 @pytest.mark.parametrize("fmt", ["png", "jpeg", "avif"])

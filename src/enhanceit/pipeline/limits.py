@@ -45,12 +45,13 @@ def work_pixels(info: ImageInfo, plan: Plan, tta: int) -> int:
 
 
 def check_output_size(width: int, height: int, fmt: OutputFormat, limits: LimitSettings, frames: int = 1) -> None:
-    """The requested output itself: within the pixel limit and what its format can hold. An animation's
-    encoder takes every frame as one tall image: the whole-frame cap counts frames x width x height."""
+    """The requested output itself: within the pixel limit and what its format can hold. An animation whose
+    encoder keeps every frame until the end (WebP) counts frames x width x height against the whole-frame
+    cap; one written frame by frame (GIF) counts one frame."""
     if width * height > limits.max_output_pixels:
         raise ImageTooLarge(f"{width}x{height} output pixels are more than the limit of {limits.max_output_pixels:,}")
     spec = FORMATS[fmt]
-    if spec.whole_frame and frames > 1 and frames * width * height > limits.max_whole_frame_pixels:
+    if spec.keeps_every_frame and frames > 1 and frames * width * height > limits.max_whole_frame_pixels:
         raise ImageTooLarge(
             f"{frames} frames of {width}x{height} are too many pixels for an animated {fmt.upper()} "
             f"(limit {limits.max_whole_frame_pixels:,} pixels over all frames); ask for a smaller size"
