@@ -1,4 +1,9 @@
-"""What every command shares: exit codes, the usage error, settings read with a one-line error, JSON output."""
+"""What every command shares: exit codes, the usage error, settings read with a one-line error, JSON output.
+
+The command modules import what their work needs inside ``run``, not at the top: building the parser
+imports every command module, and ``enhanceit --help`` or ``enhanceit serve`` should not pay for the
+engine, libvips or the settings machinery of another command.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,12 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
-from enhanceit.config import Settings, load_settings
 from enhanceit.errors import OutputError
+
+if TYPE_CHECKING:
+    from enhanceit.config import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -21,6 +27,10 @@ class UsageError(Exception):
 
 def settings() -> Settings:
     """The settings (environment, then ``ENHANCEIT_CONFIG``), or a usage error naming the bad one."""
+    from pydantic import ValidationError
+
+    from enhanceit.config import load_settings
+
     try:
         return load_settings()
     except ValidationError as e:

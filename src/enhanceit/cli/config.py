@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
-
-import yaml
-from pydantic import SecretStr
+from typing import TYPE_CHECKING, Any
 
 from enhanceit.cli.common import EXIT_OK, settings
-from enhanceit.config import Settings
+
+if TYPE_CHECKING:
+    from enhanceit.config import Settings
 
 
 def add_parser(sub: Any) -> None:
@@ -24,6 +23,7 @@ def add_parser(sub: Any) -> None:
 
 def masked(config: Settings) -> dict[str, Any]:
     """The settings as plain data, every secret replaced by asterisks."""
+    from pydantic import SecretStr
 
     def walk(value: Any) -> Any:
         if isinstance(value, SecretStr):
@@ -39,6 +39,8 @@ def masked(config: Settings) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import yaml
+
     data = masked(settings())
     print(json.dumps(data, indent=2) if args.json else yaml.safe_dump(data, sort_keys=False).rstrip())
     return EXIT_OK

@@ -7,11 +7,7 @@ import sys
 from typing import Any
 
 from enhanceit.cli.common import EXIT_FAILED, EXIT_OK, UsageError, print_json, settings
-from enhanceit.engine.choose import catalog
-from enhanceit.engine.runtime import registry_from
 from enhanceit.errors import EnhanceItError
-from enhanceit.models import all_models, get_model
-from enhanceit.models.install import install
 
 
 def add_parser(sub: Any) -> None:
@@ -28,6 +24,11 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from enhanceit.engine.choose import catalog
+    from enhanceit.engine.runtime import registry_from
+    from enhanceit.models import all_models, get_model
+    from enhanceit.models.install import install
+
     config = settings()
     models_dir = config.resolved_models_dir
     if args.models_command == "list":

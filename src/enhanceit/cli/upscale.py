@@ -7,18 +7,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any, TextIO
 
 from enhanceit.cli.common import EXIT_FAILED, EXIT_OK, UsageError, check_writable_dir, settings
-from enhanceit.engine.choose import check_request
-from enhanceit.engine.runtime import engine_from
 from enhanceit.errors import EnhanceItError, InvalidRequest
 from enhanceit.imaging.formats import FORMATS, IMAGE_SUFFIXES, OUTPUT_NAMES, OutputFormat, extension, output_format
-from enhanceit.imaging.probe import probe
-from enhanceit.options import DEFAULT_MODEL, EnhanceOptions
-from enhanceit.pipeline.process import enhance_file
+
+if TYPE_CHECKING:
+    from enhanceit.options import EnhanceOptions
 
 
 @dataclass(frozen=True)
@@ -122,6 +118,8 @@ def _format_for(path: Path, explicit: str | None) -> OutputFormat | None:
 def _default_extension(src: Path, frames: str) -> str:
     """The extension of a result written without ``--format``: an animation's own format's, else PNG's."""
     try:
+        from enhanceit.imaging.probe import probe
+
         info = probe(src)
     except (EnhanceItError, OSError):
         return extension("png")  # the error is reported when the file is enhanced
@@ -183,6 +181,10 @@ def _unique_names(rels: list[Path], exts: list[str]) -> list[Path]:
 
 
 def _options(args: argparse.Namespace, fmt: OutputFormat | None) -> EnhanceOptions:
+    from pydantic import ValidationError
+
+    from enhanceit.options import DEFAULT_MODEL, EnhanceOptions
+
     try:
         return EnhanceOptions(
             model=args.model or DEFAULT_MODEL,
@@ -204,6 +206,10 @@ def _options(args: argparse.Namespace, fmt: OutputFormat | None) -> EnhanceOptio
 
 
 def run(args: argparse.Namespace) -> int:
+    from enhanceit.engine.choose import check_request
+    from enhanceit.engine.runtime import engine_from
+    from enhanceit.pipeline.process import enhance_file
+
     config = settings()
     tasks = plan_tasks(list(args.inputs), args.output, args.recursive, args.format, args.frames)
     if not tasks:
