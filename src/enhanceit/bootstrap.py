@@ -110,7 +110,7 @@ def build_services(
         queue = embedded = InProcessQueue(runner.run, settings.jobs.max_concurrent, settings.jobs.max_queue)
     jobs = JobService(settings, engine, storage, store, queue, runner)
     metrics.watch_queue(queue.depth, queue.running)
-    metrics.watch_engine(lambda: len(engine.loaded()))
+    metrics.watch_engine(lambda: len(engine.loaded()), engine.loaded_mb)
     keys = ApiKeys([k.get_secret_value() for k in settings.api_keys], settings.rate_limit_per_minute)
     return Services(
         settings, engine, storage, store, queue, jobs, runner, webhooks, metrics, keys, waiters, embedded=embedded

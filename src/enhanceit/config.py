@@ -59,7 +59,11 @@ def split_commas(value: Any) -> Any:
 class EngineSettings(BaseModel):
     threads: int = Field(0, ge=0, description="ncnn threads per inference; 0 = all cores")
     gpu: int | None = Field(None, ge=0, description="Vulkan device index; unset = CPU")
-    memory_budget_mb: int = Field(400, ge=128, description="memory one inference may use; sets the tile size")
+    memory_budget_mb: int = Field(
+        400,
+        ge=128,
+        description="peak process memory: sets the tile size, and loaded networks count against it",
+    )
     tile: int = Field(0, ge=0, description="force a tile side for every model (0 = per-model default)")
     max_loaded: int = Field(4, ge=1, description="networks kept in memory; older ones are unloaded")
     parallel_tiles: bool = Field(

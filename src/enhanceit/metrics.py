@@ -2,7 +2,8 @@
 
 Memory: ``process_resident_memory_bytes`` (and the rest of Prometheus' process collector),
 ``enhanceit_process_peak_rss_bytes`` (the high-water mark, what a container's memory limit meets) and
-``enhanceit_engine_networks_loaded``.
+``enhanceit_engine_networks_loaded`` and ``enhanceit_engine_networks_bytes`` (what they took when loaded, which
+the engine counts against its memory budget).
 
 The queue figures come from the queue itself (Redis in the distributed mode). When it cannot answer, the
 page still renders — monitoring must not go blind exactly when Redis is down — with those figures as NaN and
@@ -62,9 +63,15 @@ class Metrics(Observer):
         self.networks_loaded = Gauge(
             "enhanceit_engine_networks_loaded", "Networks the engine holds in memory", registry=self.registry
         )
+        self.networks_bytes = Gauge(
+            "enhanceit_engine_networks_bytes",
+            "Resident memory the loaded networks took when loaded (counted against the memory budget)",
+            registry=self.registry,
+        )
 
-    def watch_engine(self, loaded: Callable[[], int]) -> None:
+    def watch_engine(self, loaded: Callable[[], int], loaded_mb: Callable[[], float]) -> None:
         self.networks_loaded.set_function(lambda: float(loaded()))
+        self.networks_bytes.set_function(lambda: loaded_mb() * 2**20)
 
     def watch_queue(self, depth: Callable[[], int], running: Callable[[], int]) -> None:
         self.queued.set_function(lambda: _or_nan(depth))

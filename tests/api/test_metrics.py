@@ -39,3 +39,4 @@ def test_metrics_show_the_memory_and_the_loaded_networks(client: httpx.Client) -
     assert values["process_resident_memory_bytes"] > 20 * 2**20
     assert values["enhanceit_process_peak_rss_bytes"] >= values["process_resident_memory_bytes"]
     assert values["enhanceit_engine_networks_loaded"] >= 1  # the job's net is held
+    assert "enhanceit_engine_networks_bytes" in values  # what they took, counted against the budget

@@ -51,3 +51,33 @@ def test_storage_init_creates_the_local_folder(
     assert main(["storage", "init"]) == 0
     assert (tmp_path / "d" / "results").is_dir()
     assert "local" in capsys.readouterr().out
+
+
+def test_each_command_works_in_a_fresh_interpreter(tmp_path: Path) -> None:
+    """The command modules import their work lazily: each command, run in a new process, still finds it."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import photo, save
+
+    env = {**os.environ, "ENHANCEIT_DATA_DIR": str(tmp_path / "data")}
+    env.pop("ENHANCEIT_QUEUE_URL", None)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "enhanceit", *args]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+    assert cli("--help").returncode == 0
+    listed = cli("models", "list", "--json")
+    assert listed.returncode == 0 and "waifu2x-cunet" in {m["id"] for m in json.loads(listed.stdout)}
+    shown = cli("config", "show", "--json")
+    assert shown.returncode == 0 and json.loads(shown.stdout)["storage"] == "local"
+    init = cli("storage", "init")
+    assert init.returncode == 0 and init.stdout.startswith("local: results in")
+    worker = cli("worker")
+    assert worker.returncode == 2 and "ENHANCEIT_QUEUE_URL" in worker.stderr
+    src = save(photo("astronaut", 24), tmp_path / "in.png")
+    up = cli("upscale", str(src), "-o", str(tmp_path / "out.png"), "--model", "waifu2x-upconv7-photo", "--quiet")
+    assert up.returncode == 0, up.stderr
+    assert (tmp_path / "out.png").stat().st_size > 0

@@ -97,3 +97,31 @@ def test_squeeze_excitation_tiles_leave_no_seams(engine: Engine, tmp_path: Path,
     if model_id == "waifu2x-cunet":  # the control: the measure does see a seam when there is one
         broken = enhance(WithoutContext(net), pixels, tmp_path, tile=64)
         assert seam_ratio(broken, whole, 64, 2) > 4.0
+
+
+def test_a_loaded_net_keeps_its_weights_not_its_feature_maps(tmp_path: Path) -> None:
+    """Feature maps live in the running thread's pools, not in each net's: loading and running more CUnet
+    variants adds their weights (about 17 MB each), not another working set (about 250 MB at tile 128)."""
+    import subprocess
+    import sys
+
+    script = """
+import os, numpy as np
+from enhanceit.allocator import tune_allocator
+tune_allocator()
+from enhanceit.engine.runtime import Engine, EngineConfig
+from enhanceit.models.registry import get_model
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+engine = Engine(EngineConfig(threads=1, max_loaded=8, memory_budget_mb=100_000))
+spec = get_model("waifu2x-cunet")
+tile = np.random.default_rng(0).random((3, 128 + 2 * 18, 128 + 2 * 18), dtype=np.float32)
+after = []
+for noise in (-1, 0, 1, 2):
+    engine.network(spec, spec.net(2, noise)).run(tile)
+    after.append(rss())
+print(after[0], after[-1])
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
+    first, last = (float(x) for x in out.stdout.split())
+    assert last - first < 3 * 40, (first, last)  # three more nets: their weights only

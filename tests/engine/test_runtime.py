@@ -73,3 +73,26 @@ def test_only_the_most_recently_used_nets_stay_loaded() -> None:
     assert engine.network(cunet, nets[0]) is first  # used again: now the most recent
     engine.network(cunet, nets[2])  # type: ignore[arg-type]
     assert engine.loaded() == [("waifu2x-cunet", "2x/noise-1"), ("waifu2x-cunet", "2x/noise1")]
+
+
+def test_loaded_nets_count_against_the_memory_budget() -> None:
+    """A net kept loaded adds what it took when it was loaded; the least recently used go first when the
+    others no longer fit beside the one about to run."""
+    cunet = get_model("waifu2x-cunet")
+    n0, n1, n2 = (cunet.net(2, n) for n in (-1, 0, 1))
+    big = {n0.key: 10_000.0}  # type: ignore[union-attr]  # far beyond any budget
+
+    def factory(spec: ModelSpec, net: Net) -> NearestBackend:
+        return NearestBackend(net.scale, resident_mb=big.get(net.key, 1.0))
+
+    engine = Engine(EngineConfig(max_loaded=4, memory_budget_mb=1000), factory=factory)
+    engine.network(cunet, n0)  # type: ignore[arg-type]
+    assert engine.loaded_mb() == 10_000.0  # alone it is kept: the one about to run always is
+    engine.network(cunet, n1)  # type: ignore[arg-type]
+    assert engine.loaded() == [("waifu2x-cunet", "2x/noise0")]  # the big one had to go first
+    engine.network(cunet, n2)  # type: ignore[arg-type]
+    engine.network(cunet, n0)  # type: ignore[arg-type]  # the small ones fit beside it
+    assert engine.loaded() == [("waifu2x-cunet", k) for k in ("2x/noise0", "2x/noise1", "2x/noise-1")]
+    engine.network(cunet, n1)  # type: ignore[arg-type]  # now the others do not fit: least recent first
+    assert engine.loaded() == [("waifu2x-cunet", "2x/noise0")]
+    assert engine.loaded_mb() == 1.0

@@ -21,8 +21,12 @@ from enhanceit.models.spec import Net, PadMode, Source, WeightFile
 
 
 class NearestBackend:
-    def __init__(self, scale: int = 2, residual: bool = False, delay: float = 0.0) -> None:
+    def __init__(
+        self, scale: int = 2, residual: bool = False, delay: float = 0.0, resident_mb: float | None = None
+    ) -> None:
         self.scale = scale
+        #: What the engine counts for it against the memory budget (None: what loading it measurably took).
+        self.resident_mb = resident_mb
         #: Answer zeros, as a residual net would for an image it leaves as it is.
         self.residual = residual
         self.threads = 1

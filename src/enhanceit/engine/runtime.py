@@ -102,7 +102,7 @@ class Engine:
         self.config = config or EngineConfig()
         self.registry = registry
         self._factory = factory or self._load_ncnn
-        self._networks: OrderedDict[tuple[str, str], Network] = OrderedDict()
+        self._networks: OrderedDict[tuple[str, str], _Loaded] = OrderedDict()
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
 
@@ -115,21 +115,55 @@ class Engine:
         return NcnnBackend(net, param, bin_path, threads, self.config.gpu)
 
     def network(self, spec: ModelSpec, net: Net) -> Network:
-        """The loaded net, loading it (verified) on first use; the least recently used beyond
-        ``max_loaded`` are dropped (a job still running one keeps it alive until it ends)."""
+        """The loaded net, loading it (verified) on first use.
+
+        Loaded nets count against the memory budget: the one about to run needs ``base_mb`` plus its tiles
+        in flight (what the tile size was fitted to), and every other net kept loaded adds the resident
+        memory it took when it was loaded (weights and their Winograd copies). The least recently used are
+        dropped until the rest fit beside it, and beyond ``max_loaded`` (a job still running one keeps it
+        alive until it ends)."""
         key = (spec.id, net.key)
         with self._lock:  # loads one at a time: two big nets loading at once would double the peak
+            headroom = self.config.memory_budget_mb - self._working_mb(spec, net)
             found = self._networks.get(key)
             if found is None:
-                found = self._networks[key] = ModelNetwork(net, self._factory(spec, net))
+                self._evict(key, headroom, loading=True)  # before loading: its own peak must fit too
+                before = resident_mb()
+                backend = self._factory(spec, net)
+                cost = getattr(backend, "resident_mb", None)  # a backend may know (the test fake says)
+                found = self._networks[key] = _Loaded(
+                    ModelNetwork(net, backend), max(0.0, resident_mb() - before) if cost is None else float(cost)
+                )
             self._networks.move_to_end(key)
-            while len(self._networks) > max(1, self.config.max_loaded):
-                self._networks.popitem(last=False)
-            return found
+            self._evict(key, headroom)
+            return found.network
+
+    def _evict(self, keep: tuple[str, str], headroom: float, loading: bool = False) -> None:
+        """Drop the least recently used nets other than ``keep`` until the others fit in ``headroom`` MB and
+        the count in ``max_loaded`` (with room for ``keep`` when it is about to be loaded)."""
+        limit = max(1, self.config.max_loaded) - (1 if loading else 0)
+        for key in list(self._networks):  # least recently used first
+            if key == keep:
+                continue
+            others = sum(v.mb for k, v in self._networks.items() if k != keep)
+            if others <= headroom and len(self._networks) <= limit:
+                return
+            del self._networks[key]
+
+    def _working_mb(self, spec: ModelSpec, net: Net) -> float:
+        """Peak MB while ``net`` runs at its default tile: ``base_mb`` plus the tiles in flight."""
+        tile = self.tile_for(spec, net)
+        side = net.pre_upsample * (tile + 2 * net.pad)
+        return spec.base_mb + self.tiles_in_flight(spec, net, tile) * side * side * spec.kb_per_px / 1024
 
     def loaded(self) -> list[tuple[str, str]]:
         with self._lock:
             return list(self._networks)
+
+    def loaded_mb(self) -> float:
+        """Resident memory the loaded nets took when they were loaded, in MB."""
+        with self._lock:
+            return sum(v.mb for v in self._networks.values())
 
     def tiles_in_flight(self, spec: ModelSpec, net: Net, tile: int) -> int:
         """How many tiles of a pass run at once: one per thread, as many as the memory budget holds."""
@@ -216,6 +250,22 @@ class Engine:
                 current.path.unlink(missing_ok=True)
             current = out
         return current
+
+
+@dataclass
+class _Loaded:
+    network: Network
+    #: Resident memory (MB) the process gained when the net was loaded.
+    mb: float
+
+
+def resident_mb() -> float:
+    """This process's resident memory now, in MB (0 where /proc is not there)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def registry_from(settings: Settings) -> Registry:
