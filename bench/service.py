@@ -6,6 +6,9 @@
   that no result is reused.
 * 50 requests at concurrency 8 on the embedded defaults: every one answered 200, 202 or 429, every
   accepted job finished, and the server's peak RSS.
+* From ``enhanceit serve`` to its first finished 256x256 CUnet 2x result (target <= 1.5 s).
+* Models rotating: seven waifu2x model/noise combinations on 256x256 photos, twice over, and the server's
+  peak RSS against the memory budget (400 MB by default), with what ``/metrics`` says is loaded.
 """
 
 from __future__ import annotations
@@ -181,8 +184,79 @@ def burst(work: Path, total: int = 50, concurrency: int = 8) -> None:
     )
 
 
+def first_result(work: Path) -> None:
+    body = _png(np.ascontiguousarray(skimage.data.astronaut()[:256, :256]))
+    times = []
+    for i in range(3):
+        server = Server(work / f"first{i}")
+        try:
+            deadline = time.monotonic() + 60
+            while True:  # as soon as it listens: the request waits for the model if it must
+                try:
+                    httpx.get(f"{server.url}/healthz", timeout=1)
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.01)
+            r = httpx.post(
+                f"{server.url}/v1/enhance",
+                files={"file": ("a.png", body, "image/png")},
+                headers={"Prefer": "wait=60"},
+                timeout=120,
+            )
+            assert r.status_code == 200, r.text
+            times.append(time.perf_counter() - server.started)
+        finally:
+            server.stop()
+    print(
+        f"  enhanceit serve -> first 256x256 cunet 2x result: {statistics.median(times):.2f} s (median of 3; "
+        f"{', '.join(f'{t:.2f}' for t in times)}) (target <= 1.5 s)"
+    )
+
+
+ROTATION = [("waifu2x-cunet", n) for n in (-1, 0, 1, 2, 3)] + [
+    ("waifu2x-upconv7-photo", 1),
+    ("waifu2x-upconv7-anime", 2),
+]
+
+
+def rotation(work: Path) -> None:
+    body = _png(np.ascontiguousarray(skimage.data.astronaut()[:256, :256]))
+    server = Server(work / "rotation")
+    try:
+        server.wait_ready()
+        with httpx.Client(base_url=server.url, timeout=300) as client:
+            for _ in range(2):
+                for model, noise in ROTATION:
+                    r = client.post(
+                        "/v1/enhance",
+                        files={"file": ("a.png", body, "image/png")},
+                        data={"model": model, "noise": str(noise)},
+                        headers={"Prefer": "wait=300"},
+                    )
+                    assert r.status_code == 200, r.text
+            page = client.get("/metrics").text
+        peak = _peak_rss_mb(server.proc.pid)
+    finally:
+        server.stop()
+    figures = {
+        line.split()[0]: float(line.split()[1])
+        for line in page.splitlines()
+        if line.startswith(("enhanceit_engine_networks", "process_resident_memory_bytes"))
+    }
+    print(
+        f"  {len(ROTATION)} model/noise combinations, 256x256, twice: server peak RSS {peak:.0f} MB (budget 400 MB); "
+        f"then {figures.get('enhanceit_engine_networks_loaded', float('nan')):.0f} networks loaded, "
+        f"{figures.get('enhanceit_engine_networks_bytes', float('nan')) / 2**20:.0f} MB counted for them, "
+        f"{figures.get('process_resident_memory_bytes', float('nan')) / 2**20:.0f} MB resident"
+    )
+
+
 def main(work: Path) -> None:
     print("\n## The service (embedded defaults)")
     startup(work)
+    first_result(work)
     overhead(work)
     burst(work)
+    rotation(work)
