@@ -9,7 +9,8 @@ it). Give a worker a grace period longer than your longest job (Kubernetes: term
 or accept that a job cut short runs again from the start.
 
 Every worker also runs the reaper (:mod:`enhanceit.jobs.reaper`) every ``ENHANCEIT_JOBS_REAP_SECONDS``, and at
-start removes scratch folders that a killed worker left behind.
+start removes scratch folders that a killed worker left behind. The processes, and what each one runs, are
+built by :func:`enhanceit.bootstrap.run_worker`; this module runs one Dramatiq worker around them.
 """
 
 from __future__ import annotations
