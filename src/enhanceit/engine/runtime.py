@@ -142,13 +142,11 @@ class Engine:
         """Drop the least recently used nets other than ``keep`` until the others fit in ``headroom`` MB and
         the count in ``max_loaded`` (with room for ``keep`` when it is about to be loaded)."""
         limit = max(1, self.config.max_loaded) - (1 if loading else 0)
-        for key in list(self._networks):  # least recently used first
-            if key == keep:
-                continue
-            others = sum(v.mb for k, v in self._networks.items() if k != keep)
+        others = sum(v.mb for k, v in self._networks.items() if k != keep)
+        for key in [k for k in self._networks if k != keep]:  # least recently used first
             if others <= headroom and len(self._networks) <= limit:
                 return
-            del self._networks[key]
+            others -= self._networks.pop(key).mb
 
     def _working_mb(self, spec: ModelSpec, net: Net) -> float:
         """Peak MB while ``net`` runs at its default tile: ``base_mb`` plus the tiles in flight."""
