@@ -27,7 +27,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 
 import httpcore
-import httpx
 
 from enhanceit.config import FetchSettings
 from enhanceit.errors import ResolverUnavailable, UpstreamError, UpstreamTimeout
@@ -162,5 +161,10 @@ def request_url(target: Target) -> httpcore.URL:
 
 @functools.cache
 def default_ssl_context() -> ssl.SSLContext:
-    """Certificates verified against certifi's roots (as httpx does), host names checked."""
+    """Certificates verified against certifi's roots (as httpx does), host names checked.
+
+    httpx is imported here, on the first connection, not with this module: importing it also imports its
+    command line's ``rich`` where that is installed, 0.1 s of every server's and worker's start."""
+    import httpx
+
     return httpx.create_ssl_context()
