@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import animated, container, distributed, engine, photos, service, speed, zoo
+from bench import animated, container, distributed, engine, int8, photos, service, speed, zoo
 from enhanceit import __version__
 
 DEFAULT_MODELS = ["waifu2x-cunet", "waifu2x-upconv7-anime", "waifu2x-upconv7-photo"]
@@ -45,7 +45,7 @@ def main() -> int:
     parser.add_argument("--models", nargs="*", default=DEFAULT_MODELS)
     parser.add_argument(
         "--only",
-        choices=("engine", "speed", "zoo", "photos", "animated", "service", "distributed", "container"),
+        choices=("engine", "speed", "int8", "zoo", "photos", "animated", "service", "distributed", "container"),
         help="run one section",
     )
     args = parser.parse_args()
@@ -56,6 +56,8 @@ def main() -> int:
             engine.main(Path(tmp), args.models, quick=args.quick)
         if args.only in (None, "speed") and not args.quick:
             speed.main(Path(tmp))
+        if args.only in (None, "int8") and not args.quick:
+            int8.main(Path(tmp))
         if args.only in (None, "zoo") and not args.quick:
             zoo.main(Path(tmp))
         if args.only in (None, "photos") and not args.quick:

@@ -8,8 +8,9 @@
    waifu2x-chainer, no more peak memory than before.
 2. Start-up: ``enhanceit --help`` and ``enhanceit upscale`` of a 64x64 photo, median of 5 (target 0.5 s),
    and where an upscale's import time goes, by top-level package (``python -X importtime``, self times).
-3. One CUnet 2x tile by its side, in a fresh process each, one thread: milliseconds, microseconds per
-   output pixel and the memory the tile's feature maps take. This is why the default tile stays 64.
+3. One tile by its side, in a fresh process each, one thread: milliseconds, microseconds per output pixel
+   and the memory the tile's feature maps take, for CUnet (why its default tile stays 64) and the two RRDB
+   4x nets (Real-ESRGAN x4plus, RealSR), which the default memory budget holds to tiles of 32.
 """
 
 from __future__ import annotations
@@ -30,10 +31,16 @@ from bench.engine import CHAINER_VENV, Run, chainer, enhanceit, measure, table, 
 from enhanceit.engine.runtime import available_cpus
 
 PEER_TILES = (64, 128, 256)
-TILE_SIDES = (32, 48, 64, 96, 128)
+#: (model, tile sides): CUnet, and the RRDB nets whose tile the default memory budget holds to 32.
+TILE_SIDES = (
+    ("waifu2x-cunet", (32, 48, 64, 96, 128)),
+    ("realesrgan-x4plus", (32, 48, 64)),
+    ("realsr-df2k", (32, 48, 64)),
+)
 BEFORE = {"ENHANCEIT_ENGINE_PARALLEL_TILES": "false"}
 
-#: One CUnet 2x tile in a fresh process: median time of 3 extractions after one, and the feature maps' MB.
+#: One tile of a model in a fresh process: median time of 3 extractions after one, the MB its feature maps
+#: took, the input side and the net's scale.
 TILE_PROBE = """\
 import sys, time, statistics
 import numpy as np
@@ -46,10 +53,10 @@ def hwm_mb():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
 
-spec = REGISTRY.get("waifu2x-cunet")
-net = next(n for n in spec.nets if n.scale == 2 and n.noise == -1)
+spec = REGISTRY.get(sys.argv[1])
+net = max(spec.nets, key=lambda n: (n.noise == -1, n.scale))  # CUnet: its 2x net without noise reduction
 backend = NcnnBackend(net, *weights.verified_net_files(net), threads=1)
-side = int(sys.argv[1]) + 2 * net.pad
+side = net.pre_upsample * (int(sys.argv[2]) + 2 * net.pad)
 data = np.random.default_rng(0).random((3, side, side), dtype=np.float32)
 loaded = hwm_mb()
 times = []
@@ -57,7 +64,7 @@ for _ in range(4):
     start = time.perf_counter()
     backend.infer(data)
     times.append(time.perf_counter() - start)
-print(statistics.median(times[1:]), hwm_mb() - loaded, side)
+print(statistics.median(times[1:]), hwm_mb() - loaded, side, net.scale)
 """
 
 
@@ -176,21 +183,21 @@ def start_up(work: Path, repeats: int = 5) -> None:
 
 
 def tile_costs() -> None:
-    print("\n## One CUnet 2x tile by its side (fresh process each, 1 thread, median of 3 after a first run)")
-    print(f"  {'tile':>5} {'input':>6} {'ms':>7} {'us/out px':>10} {'tile MB':>8} {'KB/in px':>9}")
+    print("\n## One tile by its side (fresh process each, 1 thread, median of 3 after a first run)")
+    print(f"  {'model':<18} {'tile':>5} {'input':>6} {'ms':>7} {'us/out px':>10} {'tile MB':>8} {'KB/in px':>9}")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    for tile in TILE_SIDES:
-        out = subprocess.run(
-            [sys.executable, "-c", TILE_PROBE, str(tile)], capture_output=True, text=True, env=env, check=False
-        )
-        if out.returncode != 0:
-            print(f"  {tile:>5}: FAILED: {out.stderr.strip()[-300:]}")
-            continue
-        seconds, mb, side = (float(x) for x in out.stdout.split())
-        print(
-            f"  {tile:>5} {side:>6.0f} {seconds * 1e3:>7.0f} {seconds / (2 * tile) ** 2 * 1e6:>10.2f} {mb:>8.0f} "
-            f"{mb * 1024 / side**2:>9.1f}"
-        )
+    for model, sides in TILE_SIDES:
+        for tile in sides:
+            argv = [sys.executable, "-c", TILE_PROBE, model, str(tile)]
+            out = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+            if out.returncode != 0:
+                print(f"  {model:<18} {tile:>5}: FAILED: {out.stderr.strip()[-300:]}")
+                continue
+            seconds, mb, side, scale = (float(x) for x in out.stdout.split())
+            print(
+                f"  {model:<18} {tile:>5} {side:>6.0f} {seconds * 1e3:>7.0f} "
+                f"{seconds / (scale * tile) ** 2 * 1e6:>10.2f} {mb:>8.0f} {mb * 1024 / side**2:>9.1f}"
+            )
 
 
 def main(work: Path, repeats: int = 3) -> None:
