@@ -45,6 +45,9 @@ class Recorder:
         self.inputs.append(data)
         return np.full((data.shape[0], data.shape[1] * self.scale, data.shape[2] * self.scale), self.value, np.float32)
 
+    def release(self) -> None:
+        pass
+
 
 def test_pre_upsampling_feeds_the_backend_the_enlarged_input() -> None:
     net = dataclasses.replace(fake_net(scale=2, pad=3), pre_upsample=2)

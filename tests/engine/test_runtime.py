@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from enhanceit.engine.fake import NearestBackend, nearest_backend
 from enhanceit.engine.plan import make_plan
@@ -96,3 +97,44 @@ def test_loaded_nets_count_against_the_memory_budget() -> None:
     engine.network(cunet, n1)  # type: ignore[arg-type]  # now the others do not fit: least recent first
     assert engine.loaded() == [("waifu2x-cunet", "2x/noise0")]
     assert engine.loaded_mb() == 1.0
+
+
+def test_each_pass_releases_its_working_memory_also_when_cancelled(tmp_path: Path) -> None:
+    backends: dict[str, NearestBackend] = {}
+
+    def factory(spec: ModelSpec, net: Net) -> NearestBackend:
+        backends[net.key] = nearest_backend(net)
+        return backends[net.key]
+
+    engine = Engine(factory=factory)
+    spec = get_model("waifu2x-cunet")
+    src = raster_of(np.zeros((10, 12, 3), dtype=np.uint8), tmp_path / "in.raw")
+    plan = make_plan(spec, 1, 12, 10, 96, 80)  # noise + 2x, then 2x twice more: three passes
+    engine.run_plan(spec, plan, src, tmp_path).close()
+    assert sum(b.releases for b in backends.values()) == len(plan.passes) == 3
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel() -> None:
+        raise Cancelled
+
+    before = {key: b.releases for key, b in backends.items()}
+    with pytest.raises(Cancelled):
+        engine.run_plan(spec, plan, src, tmp_path, check=cancel)
+    first = plan.passes[0].key
+    assert backends[first].releases == before[first] + 1  # the cancelled pass let go too
+
+
+def test_a_net_over_the_budget_at_its_smallest_tile_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    spec = get_model("waifu2x-cunet")
+    net = spec.net(2, -1)
+    assert net is not None
+    with caplog.at_level("WARNING", logger="enhanceit.engine.runtime"):
+        Engine(EngineConfig(memory_budget_mb=400), factory=lambda s, n: nearest_backend(n)).network(spec, net)
+        assert not caplog.records
+        Engine(EngineConfig(memory_budget_mb=90), factory=lambda s, n: nearest_backend(n)).network(spec, net)
+    assert [r.getMessage() for r in caplog.records] == [
+        "waifu2x-cunet needs about 100 MB at its smallest tile, over the memory budget of 90 MB; it runs anyway "
+        "(ENHANCEIT_ENGINE_MEMORY_BUDGET_MB)"
+    ]

@@ -29,6 +29,10 @@ class Backend(Protocol):
         """The net's raw output for ``data`` (float32, channels first, as the net takes it)."""
         ...
 
+    def release(self) -> None:
+        """Let go of working memory kept for the next call (a pass has ended); the net stays loaded."""
+        ...
+
 
 class Network(Protocol):
     """A loaded network as the tiler sees it, safe to call from several threads at once.
@@ -47,6 +51,10 @@ class Network(Protocol):
     threads: int
 
     def run(self, tile: FloatImage) -> FloatImage: ...
+
+    def release(self) -> None:
+        """Called when a pass ends: memory kept from tile to tile is freed until the next pass."""
+        ...
 
 
 def crop_output(out: FloatImage, tile_h: int, tile_w: int, scale: int) -> FloatImage:

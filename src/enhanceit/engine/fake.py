@@ -33,6 +33,8 @@ class NearestBackend:
         #: Seconds each tile takes, to make jobs slow enough to cancel or kill in tests.
         self.delay = delay
         self.calls = 0
+        #: Passes ended (the engine releases working memory after each).
+        self.releases = 0
         self._lock = threading.Lock()
 
     def infer(self, data: FloatImage) -> FloatImage:
@@ -42,6 +44,10 @@ class NearestBackend:
             time.sleep(self.delay)
         up = np.ascontiguousarray(nearest(data, self.scale), dtype=np.float32)
         return np.zeros_like(up) if self.residual else up
+
+    def release(self) -> None:
+        with self._lock:
+            self.releases += 1
 
 
 def nearest_backend(net: Net, delay: float = 0.0) -> NearestBackend:

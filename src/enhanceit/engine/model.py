@@ -42,6 +42,9 @@ class ModelNetwork:
             return self._run_luma(tile, h, w)
         return self._run(tile, h, w)
 
+    def release(self) -> None:
+        self.backend.release()
+
     def _run(self, tile: FloatImage, h: int, w: int) -> FloatImage:
         data = np.ascontiguousarray(nearest(tile, self.net.pre_upsample), dtype=np.float32)
         result = crop_output(self.backend.infer(data), h, w, self.scale)

@@ -5,6 +5,13 @@ extractor. The thread count is the net's, fixed when it is loaded: ncnn lays out
 weights for that count, and an extractor asking for another one still runs those layers with it. ncnn
 reads the input through a pointer to the numpy buffer, so the array given to ``ncnn.Mat`` is kept
 contiguous and referenced until the extraction is done (a temporary gives garbage).
+
+Feature maps come from the backend's own pools, one pair per extraction running at once, reused by the
+next tile and freed by :meth:`NcnnBackend.release` when a pass ends. ncnn's default pools belong to the net
+and keep every block until the net is dropped, so a server that had run several models held a working set
+for each: four CUnet variants each run once at tile 128 held 1151 MB, against 156 MB with pools that are
+let go. Pools kept by each thread (this engine's first fix) still held, in every thread, the working set
+of the last net it had run: a server running every model in turn peaked at 800 MB.
 """
 
 from __future__ import annotations
@@ -49,29 +56,6 @@ def gpu_count() -> int:
         return _gpu_count
 
 
-_local = threading.local()
-
-
-def _pools_for(backend: object) -> tuple[Any, Any]:
-    """This thread's memory pools for feature maps, emptied when the thread moves to another net.
-
-    ncnn's default pools belong to each net and keep every block they ever handed out until the net is
-    dropped: measured, four CUnet variants each run once on a 256x256 image held 1151 MB, where the same with
-    these pools holds 156 MB. Here each thread keeps one working set, of the net it ran last (what the
-    memory budget counts for each tile in flight), and the same net's next tile reuses it.
-    """
-    import ncnn
-
-    if getattr(_local, "owner", None) != id(backend):
-        if getattr(_local, "blobs", None) is None:
-            _local.blobs, _local.workspace = ncnn.UnlockedPoolAllocator(), ncnn.UnlockedPoolAllocator()
-        else:
-            _local.blobs.clear()
-            _local.workspace.clear()
-        _local.owner = id(backend)
-    return _local.blobs, _local.workspace
-
-
 class NcnnBackend:
     """One ncnn net: its input and output blobs, nothing model-specific (see :mod:`enhanceit.engine.model`)."""
 
@@ -79,6 +63,9 @@ class NcnnBackend:
         import ncnn
 
         self.input_blob, self.output_blob = net.input_blob, net.output_blob
+        self._lock = threading.Lock()
+        #: (blob, workspace) pool pairs, each free for the next extraction.
+        self._idle: list[tuple[Any, Any]] = []
         self._net = ncnn.Net()
         self.threads = max(1, threads)
         opt = self._net.opt
@@ -100,14 +87,26 @@ class NcnnBackend:
             raise ModelIntegrityError(f"ncnn could not load {weights}")
 
     def infer(self, data: FloatImage) -> FloatImage:
+        data = np.ascontiguousarray(data, dtype=np.float32)  # ncnn reads through a pointer: keep it alive
+        with self._lock:
+            pools = self._idle.pop() if self._idle else None
+        if pools is None:
+            import ncnn
+
+            pools = (ncnn.UnlockedPoolAllocator(), ncnn.UnlockedPoolAllocator())  # blobs, workspace
+        result = self._extract(data, *pools)
+        with self._lock:  # not on failure: a Mat of the failed extraction may still use them
+            self._idle.append(pools)
+        return result
+
+    def _extract(self, data: FloatImage, blobs: Any, workspace: Any) -> FloatImage:
         import ncnn
 
-        data = np.ascontiguousarray(data, dtype=np.float32)  # ncnn reads through a pointer: keep it alive
         mat = ncnn.Mat(data)
         ex = self._net.create_extractor()
-        blobs, workspace = _pools_for(self)
         ex.set_blob_allocator(blobs)
         ex.set_workspace_allocator(workspace)
+        out = None
         try:
             if ex.input(self.input_blob, mat) != 0:
                 raise EnhanceItError(f"ncnn refused input blob {self.input_blob!r}")
@@ -116,5 +115,14 @@ class NcnnBackend:
                 raise EnhanceItError(f"ncnn failed to extract {self.output_blob!r} (code {ret})")
             return np.array(out, dtype=np.float32, copy=True)
         finally:
+            # Every Mat goes before its pools can be reused or freed (a pool freed under a live Mat aborts
+            # ncnn), also when an exception's traceback would keep this frame alive.
+            del out, mat
             ex.clear()
-            del mat, data
+            del ex
+
+    def release(self) -> None:
+        """Free the feature-map pools no extraction is using (a pass has ended); in use, they come back."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        idle.clear()

@@ -13,6 +13,7 @@ neither do results.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -37,6 +38,8 @@ BackendFactory = Callable[[ModelSpec, Net], Backend]
 Progress = Callable[[int, int], None]
 
 MIN_TILE = 16
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,14 @@ class Engine:
             headroom = self.config.memory_budget_mb - self._working_mb(spec, net)
             found = self._networks.get(key)
             if found is None:
+                if headroom < 0:  # at its smallest tile: Real-ESRGAN x4plus and RealSR under the default
+                    log.warning(
+                        "%s needs about %.0f MB at its smallest tile, over the memory budget of %d MB; it runs "
+                        "anyway (ENHANCEIT_ENGINE_MEMORY_BUDGET_MB)",
+                        spec.id,
+                        self._working_mb(spec, net),
+                        self.config.memory_budget_mb,
+                    )
                 self._evict(key, headroom, loading=True)  # before loading: its own peak must fit too
                 before = resident_mb()
                 backend = self._factory(spec, net)
@@ -243,6 +254,8 @@ class Engine:
             except BaseException:
                 out.close()
                 raise
+            finally:
+                network.release()  # the pass's feature maps: not held while other nets or jobs run
             if current is not src:
                 current.close()
                 current.path.unlink(missing_ok=True)
