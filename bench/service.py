@@ -9,6 +9,8 @@
 * From ``enhanceit serve`` to its first finished 256x256 CUnet 2x result (target <= 1.5 s).
 * Models rotating: seven waifu2x model/noise combinations on 256x256 photos, twice over, and the server's
   peak RSS against the memory budget (400 MB by default), with what ``/metrics`` says is loaded.
+* Every model in turn, once each: the server's peak RSS after each (Real-ESRGAN x4plus and RealSR need
+  more than the default budget at their smallest tile, and say so in the log).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import skimage.data
 from enhanceit.config import LimitSettings
 from enhanceit.engine.runtime import Engine
 from enhanceit.imaging.vips import pyvips
+from enhanceit.models.registry import REGISTRY
 from enhanceit.options import EnhanceOptions
 from enhanceit.pipeline.process import enhance_file
 
@@ -253,6 +256,37 @@ def rotation(work: Path) -> None:
     )
 
 
+def every_model(work: Path) -> None:
+    """Every model the server may run, once each at its smallest scale, on a 160x160 photo (at least two
+    default tiles wide, so that tiles run side by side): the server's peak RSS after each."""
+    base = np.ascontiguousarray(skimage.data.astronaut()[100:260, 100:260])
+    server = Server(work / "every")
+    peaks: list[tuple[str, float]] = []
+    try:
+        server.wait_ready()
+        with httpx.Client(base_url=server.url, timeout=600) as client:
+            for i, spec in enumerate(s for s in REGISTRY if not s.restricted):
+                net = min(spec.nets, key=lambda n: (n.scale, n.noise))
+                r = client.post(
+                    "/v1/enhance",
+                    files={"file": ("a.png", _png(_variant(base, i)), "image/png")},
+                    data={"model": spec.id, "scale": str(net.scale), "noise": str(net.noise)},
+                    headers={"Prefer": "wait=600"},
+                )
+                assert r.status_code == 200, r.text
+                peaks.append((spec.id, _peak_rss_mb(server.proc.pid)))
+            resident = next(
+                float(line.split()[1]) / 2**20
+                for line in client.get("/metrics").text.splitlines()
+                if line.startswith("process_resident_memory_bytes")
+            )
+    finally:
+        server.stop()
+    print(f"  every model in turn ({len(peaks)}, 160x160, smallest scale): server peak RSS after each, MB")
+    print("    " + ", ".join(f"{model} {peak:.0f}" for model, peak in peaks))
+    print(f"  peak {peaks[-1][1]:.0f} MB (budget 400 MB); {resident:.0f} MB resident after the last job")
+
+
 def main(work: Path) -> None:
     print("\n## The service (embedded defaults)")
     startup(work)
@@ -260,3 +294,4 @@ def main(work: Path) -> None:
     overhead(work)
     burst(work)
     rotation(work)
+    every_model(work)
