@@ -126,6 +126,25 @@ def against_peers(work: Path, repeats: int) -> None:
         )
 
 
+#: Packages named on their own in the import budget; the rest is counted together.
+KNOWN = {
+    "enhanceit",
+    "numpy",
+    "pydantic",
+    "pydantic_core",
+    "pydantic_settings",
+    "annotated_types",
+    "typing_inspection",
+    "typing_extensions",
+    "pyvips",
+    "cffi",
+    "PIL",
+    "pillow_heif",
+    "ncnn",
+    "yaml",
+}
+
+
 def import_budget(src: Path, dst: Path) -> None:
     """Self import time of one ``enhanceit upscale`` by top-level package."""
     argv = [sys.executable, "-X", "importtime", *enhanceit(src, dst, "waifu2x-cunet")[1:]]
@@ -143,24 +162,6 @@ def import_budget(src: Path, dst: Path) -> None:
     )
     for name, us in sorted(by_package.items(), key=lambda kv: -kv[1]):
         print(f"    {name:<32} {us / 1e3:6.0f} ms")
-
-
-KNOWN = {
-    "enhanceit",
-    "numpy",
-    "pydantic",
-    "pydantic_core",
-    "pydantic_settings",
-    "annotated_types",
-    "typing_inspection",
-    "typing_extensions",
-    "pyvips",
-    "cffi",
-    "PIL",
-    "pillow_heif",
-    "ncnn",
-    "yaml",
-}
 
 
 def start_up(work: Path, repeats: int = 5) -> None:

@@ -95,7 +95,7 @@ class NcnnBackend:
 
             pools = (ncnn.UnlockedPoolAllocator(), ncnn.UnlockedPoolAllocator())  # blobs, workspace
         result = self._extract(data, *pools)
-        with self._lock:  # not on failure: a Mat of the failed extraction may still use them
+        with self._lock:  # after a failure they are not reused: dropped with the exception
             self._idle.append(pools)
         return result
 

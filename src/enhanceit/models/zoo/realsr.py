@@ -25,9 +25,9 @@ REALSR_DF2K = ModelSpec(
     licence="Apache-2.0",
     origin="https://github.com/jixiaozhong/RealSR (ncnn files as in realsr-ncnn-vulkan)",
     nets=(data_output_net(SOURCE, "models/REALSR_DF2K_UP4X", 4, _PARAM_SHA, _BIN_SHA, pad=10),),
-    # Measured for this net (`python bench/run.py --only speed`, its tile table): loading it takes 339 MB, and a tile's
-    # feature maps 59 KB per input pixel at tile 32, 50 KB at 64: Real-ESRGAN x4plus' figures, as the two
-    # are the same RRDB network. Per output pixel a tile of 64 costs 0.77x what one of 32 does.
+    # Measured on this net (`python bench/run.py --only speed`, its tile table): as Real-ESRGAN x4plus, the same
+    # RRDB network: a process holds 339 MB once it is loaded, and a tile's feature maps take 59 KB per input
+    # pixel at tile 32, 50 KB at 64. Per output pixel a tile of 64 costs about 0.8x what one of 32 does.
     default_tile=48,
     min_tile=32,
     exact_tiling=False,
