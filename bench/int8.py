@@ -378,10 +378,9 @@ def quality(work: Path, model: str, files: dict[str, tuple[Path, Path]]) -> dict
 def speed(model: str, side: int, files: dict[str, tuple[Path, Path]]) -> dict[str, float]:
     """Median seconds of one extraction per file, all nets loaded, extractions alternating.
 
-    Each backend runs on a worker thread of its own (one at a time): the backend's memory pools are per
-    thread and emptied when a thread moves to another net, so alternating nets on one thread would time
-    fresh allocations (page faults) on every call, which the service, running one net's tiles in a row,
-    does not pay."""
+    Each backend keeps its feature-map pools from call to call (as within one pass of the service), so
+    only the first, untimed call pays for allocating them. (Written when pools were kept per thread and
+    emptied when a thread moved to another net; each backend still runs on a worker thread of its own.)"""
     from concurrent.futures import ThreadPoolExecutor
 
     from enhanceit.engine.ncnn_backend import NcnnBackend
