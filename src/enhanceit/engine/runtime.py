@@ -127,7 +127,8 @@ class Engine:
         alive until it ends)."""
         key = (spec.id, net.key)
         with self._lock:  # loads one at a time: two big nets loading at once would double the peak
-            headroom = self.config.memory_budget_mb - self._working_mb(spec, net)
+            working = self._working_mb(spec, net)
+            headroom = self.config.memory_budget_mb - working
             found = self._networks.get(key)
             if found is None:
                 if headroom < 0:  # at its smallest tile: Real-ESRGAN x4plus and RealSR under the default
@@ -135,7 +136,7 @@ class Engine:
                         "%s needs about %.0f MB at its smallest tile, over the memory budget of %d MB; it runs "
                         "anyway (ENHANCEIT_ENGINE_MEMORY_BUDGET_MB)",
                         spec.id,
-                        self._working_mb(spec, net),
+                        working,
                         self.config.memory_budget_mb,
                     )
                 self._evict(key, headroom, loading=True)  # before loading: its own peak must fit too
