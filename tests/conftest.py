@@ -11,8 +11,21 @@ from enhanceit.engine.runtime import Engine, EngineConfig
 
 @pytest.fixture(scope="session")
 def engine() -> Engine:
-    """The real engine (ncnn, CPU), shared so each network loads once per test run."""
-    return Engine(EngineConfig(threads=2))
+    """The real engine on ncnn (CPU, f32), shared so each network loads once per test run: the reference the
+    other backend is compared with."""
+    return Engine(EngineConfig(threads=2, backend="ncnn"))
+
+
+@pytest.fixture(scope="session")
+def openvino_engine() -> Engine:
+    """The real engine on OpenVINO at f32 (where the waifu2x-chainer parity and exact tiling are promised)."""
+    return Engine(EngineConfig(threads=2, backend="openvino", precision="f32"))
+
+
+@pytest.fixture(params=["ncnn", "openvino"])
+def any_engine(request: pytest.FixtureRequest) -> Engine:
+    """Each backend at f32 in turn, for the engine's promises that every backend keeps."""
+    return request.getfixturevalue("engine" if request.param == "ncnn" else "openvino_engine")  # type: ignore[no-any-return]
 
 
 @pytest.fixture

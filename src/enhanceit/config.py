@@ -57,7 +57,7 @@ def split_commas(value: Any) -> Any:
 
 
 class EngineSettings(BaseModel):
-    threads: int = Field(0, ge=0, description="ncnn threads per inference; 0 = all cores")
+    threads: int = Field(0, ge=0, description="CPU threads per inference; 0 = all cores")
     gpu: int | None = Field(None, ge=0, description="Vulkan device index; unset = CPU")
     memory_budget_mb: int = Field(
         400,
@@ -67,8 +67,22 @@ class EngineSettings(BaseModel):
     tile: int = Field(0, ge=0, description="force a tile side for every model (0 = per-model default)")
     max_loaded: int = Field(4, ge=1, description="networks kept in memory; older ones are unloaded")
     parallel_tiles: bool = Field(
-        True, description="run independent tiles at once, one thread each (false: one tile, every thread)"
+        True, description="ncnn: run independent tiles at once, one thread each (false: one tile, every thread)"
     )
+    backend: Literal["auto", "ncnn", "openvino"] = Field(
+        "auto", description="auto: OpenVINO where it runs bf16, else the faster of the two, measured once per net"
+    )
+    precision: Literal["auto", "bf16", "f32"] = Field(
+        "auto", description="auto: bf16 where the CPU has AMX-BF16 or AVX512-BF16 (OpenVINO only), else f32"
+    )
+
+    @model_validator(mode="after")
+    def _backend_can_do_it(self) -> EngineSettings:
+        if self.precision == "bf16" and (self.backend == "ncnn" or self.gpu is not None):
+            raise ValueError("bf16 runs on OpenVINO on the CPU only (not on ncnn, not with a GPU)")
+        if self.backend == "openvino" and self.gpu is not None:
+            raise ValueError("a GPU runs on ncnn's Vulkan path, not on OpenVINO")
+        return self
 
 
 class LimitSettings(BaseModel):

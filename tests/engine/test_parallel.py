@@ -74,12 +74,12 @@ def test_tiles_in_flight_follow_threads_and_the_memory_budget() -> None:
     cunet = get_model("waifu2x-cunet")
     net = cunet.net(2, -1)
     assert net is not None
-    assert Engine(EngineConfig(threads=2)).tiles_in_flight(cunet, net, 64) == 2
-    assert Engine(EngineConfig(threads=2, parallel_tiles=False)).tiles_in_flight(cunet, net, 64) == 1
-    assert Engine(EngineConfig(threads=1)).tiles_in_flight(cunet, net, 64) == 1
+    assert Engine(EngineConfig(threads=2, backend="ncnn")).tiles_in_flight(cunet, net, 64) == 2
+    assert Engine(EngineConfig(threads=2, backend="ncnn", parallel_tiles=False)).tiles_in_flight(cunet, net, 64) == 1
+    assert Engine(EngineConfig(threads=1, backend="ncnn")).tiles_in_flight(cunet, net, 64) == 1
     # 100 px padded tiles of CUnet take ~146 MB each: a 250 MB budget holds one beside the base
-    assert Engine(EngineConfig(threads=4, memory_budget_mb=250)).tiles_in_flight(cunet, net, 64) == 1
-    assert Engine(EngineConfig(threads=4, memory_budget_mb=700)).tiles_in_flight(cunet, net, 64) == 4
+    assert Engine(EngineConfig(threads=4, backend="ncnn", memory_budget_mb=250)).tiles_in_flight(cunet, net, 64) == 1
+    assert Engine(EngineConfig(threads=4, backend="ncnn", memory_budget_mb=700)).tiles_in_flight(cunet, net, 64) == 4
 
 
 @pytest.mark.parametrize("model_id", ["waifu2x-cunet", "waifu2x-upconv7-photo", "span"])
@@ -88,7 +88,7 @@ def test_real_models_give_the_same_picture_either_way(tmp_path: Path, model_id: 
     src = save(photo("chelsea")[:160, :200], tmp_path / "in.png")
     results = []
     for parallel in (True, False):
-        config = EngineConfig(threads=2, parallel_tiles=parallel)
+        config = EngineConfig(threads=2, parallel_tiles=parallel, backend="ncnn")
         out = tmp_path / f"{parallel}.png"
         enhance_file(src, out, EnhanceOptions(model=model_id), Engine(config), LimitSettings())
         results.append(load(out).astype(int))

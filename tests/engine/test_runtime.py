@@ -7,24 +7,46 @@ import pytest
 
 from enhanceit.engine.fake import NearestBackend, nearest_backend
 from enhanceit.engine.plan import make_plan
-from enhanceit.engine.runtime import Engine, EngineConfig
+from enhanceit.engine.runtime import OPENVINO_F32_MEMORY, OPENVINO_RUNTIME_MB, OPENVINO_TILE, Engine, EngineConfig
 from enhanceit.models import get_model
 from enhanceit.models.spec import ModelSpec, Net
 from tests.helpers import raster_of
+
+
+def ncnn(**config: object) -> Engine:
+    return Engine(EngineConfig(backend="ncnn", **config))  # type: ignore[arg-type]
 
 
 def test_tile_follows_the_memory_budget() -> None:
     cunet = get_model("waifu2x-cunet")
     net = cunet.net(2, -1)
     assert net is not None
-    assert Engine(EngineConfig(memory_budget_mb=400)).tile_for(cunet, net) == cunet.default_tile
-    small = Engine(EngineConfig(memory_budget_mb=150)).tile_for(cunet, net)
+    assert ncnn(memory_budget_mb=400).tile_for(cunet, net) == cunet.default_tile
+    small = ncnn(memory_budget_mb=150).tile_for(cunet, net)
     assert 16 <= small < cunet.default_tile and small % net.multiple == 0
     side = small + 2 * net.pad
     assert cunet.base_mb + side * side * cunet.kb_per_px / 1024 <= 150
-    assert Engine(EngineConfig(memory_budget_mb=128)).tile_for(cunet, net) >= 16
-    assert Engine().tile_for(cunet, net, requested=50) == 52  # rounded up to the multiple of 4
-    assert Engine(EngineConfig(tile=30)).tile_for(cunet, net) == 32
+    assert ncnn(memory_budget_mb=128).tile_for(cunet, net) >= 16
+    assert ncnn().tile_for(cunet, net, requested=50) == 52  # rounded up to the multiple of 4
+    assert ncnn(tile=30).tile_for(cunet, net) == 32
+
+
+@pytest.mark.parametrize("precision", ["bf16", "f32"])
+def test_openvino_tiles_are_larger_and_follow_its_own_memory(precision: str) -> None:
+    """OpenVINO needs a tenth to a third of ncnn's memory per pixel: it takes its larger default tile where
+    the budget holds it, and a smaller one where it does not, sized by its own figures."""
+    cunet = get_model("waifu2x-cunet")
+    net = cunet.net(2, -1)
+    assert net is not None
+    engine = Engine(EngineConfig(backend="openvino", precision=precision))  # type: ignore[arg-type]
+    assert engine.tile_for(cunet, net) == OPENVINO_TILE > cunet.default_tile
+    assert engine.tiles_in_flight(cunet, net, OPENVINO_TILE) == 1
+    tight = Engine(EngineConfig(backend="openvino", precision=precision, memory_budget_mb=180))  # type: ignore[arg-type]
+    tile = tight.tile_for(cunet, net)
+    assert 16 <= tile < OPENVINO_TILE
+    side = tile + 2 * net.pad
+    per_px = cunet.openvino_kb_per_px * (OPENVINO_F32_MEMORY if precision == "f32" else 1)
+    assert cunet.base_mb + OPENVINO_RUNTIME_MB + side * side * per_px / 1024 <= 180
 
 
 def test_passes_chain_through_files_and_clean_up(tmp_path: Path) -> None:

@@ -41,6 +41,15 @@ def masked(config: Settings) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     import yaml
 
-    data = masked(settings())
+    from enhanceit.engine.choice import cpu, resolve
+
+    config = settings()
+    data = masked(config)
+    e = config.engine
+    # not a setting: what ``backend`` and ``precision`` come to on this machine
+    data["engine_on_this_machine"] = {
+        "runs_on": resolve(e.backend, e.precision, e.gpu).describe(),
+        "cpu": cpu().describe(),
+    }
     print(json.dumps(data, indent=2) if args.json else yaml.safe_dump(data, sort_keys=False).rstrip())
     return EXIT_OK

@@ -24,18 +24,21 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from enhanceit.engine.choice import cpu
     from enhanceit.engine.choose import catalog
-    from enhanceit.engine.runtime import registry_from
+    from enhanceit.engine.runtime import engine_from
     from enhanceit.models import all_models, get_model
     from enhanceit.models.install import install
 
     config = settings()
     models_dir = config.resolved_models_dir
     if args.models_command == "list":
-        rows = catalog(registry_from(config), models_dir)
+        engine = engine_from(config)
+        rows = catalog(engine.registry, models_dir, engine)
         if args.json:
             print_json(rows)
             return EXIT_OK
+        print(f"Nets run on {engine.resolved.describe()}; CPU: {cpu().describe()}\n")
         for row in (r for r in rows if r.get("alias")):
             at = ", ".join(f"{s}x {m or '-'}" for s, m in row["resolves_to"]["scale"].items())
             print(f"{row['id']:<24} alias: {at}")

@@ -1,6 +1,6 @@
 """The two interfaces of the engine: a raw backend that runs a network file, and the network the tiler uses.
 
-A :class:`Backend` is what a runtime (ncnn on the CPU or Vulkan, the test fake, later another) has to
+A :class:`Backend` is what a runtime (ncnn on the CPU or Vulkan, OpenVINO, the test fake) has to
 offer: one array in, the net's output out, nothing model-specific. :class:`~enhanceit.engine.model.ModelNetwork`
 wraps one with what a model's :class:`~enhanceit.models.spec.Net` asks for (luma only, pre-upsampling,
 adding the enlarged input, cropping the context) and is the :class:`Network` the tiler calls; so every
@@ -24,6 +24,9 @@ class Backend(Protocol):
 
     #: CPU threads one call uses (fixed when the network is loaded: ncnn bakes it into its weights' layout).
     threads: int
+    #: What runs it (``ncnn``, ``ncnn-vulkan``, ``openvino``, ``fake``) and in which precision (``f32``, ``bf16``).
+    name: str
+    precision: str
 
     def infer(self, data: FloatImage) -> FloatImage:
         """The net's raw output for ``data`` (float32, channels first, as the net takes it)."""

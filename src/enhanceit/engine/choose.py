@@ -10,7 +10,7 @@ a concrete id must be usable here (:meth:`Registry.get`) and able to do the requ
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from enhanceit.engine.plan import Plan, check_noise, make_plan
 from enhanceit.errors import InvalidRequest, UnsupportedOperation
@@ -18,6 +18,9 @@ from enhanceit.models.aliases import ALIASES, Alias
 from enhanceit.models.catalog import describe, describe_alias
 from enhanceit.models.registry import Registry
 from enhanceit.models.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from enhanceit.engine.runtime import Engine
 
 #: Scale factors shown for each alias in model listings.
 LISTED_SCALES = (2, 3, 4)
@@ -71,7 +74,12 @@ def resolutions(alias: Alias, registry: Registry) -> dict[str, dict[str, str | N
     return out
 
 
-def catalog(registry: Registry, models_dir: Path | None = None) -> list[dict[str, Any]]:
-    """Aliases first (with what they resolve to here), then every model (``models list``, ``/v1/models``)."""
+def catalog(registry: Registry, models_dir: Path | None = None, engine: Engine | None = None) -> list[dict[str, Any]]:
+    """Aliases first (with what they resolve to here), then every model (``models list``, ``/v1/models``);
+    with ``engine``, each model also says what it runs on here (``engine``: backend, precision, loaded nets)."""
     aliases = [describe_alias(a, resolutions(a, registry)) for a in ALIASES.values()]
-    return aliases + [describe(spec, models_dir, registry.usable(spec)) for spec in registry]
+    models = [describe(spec, models_dir, registry.usable(spec)) for spec in registry]
+    if engine is not None:
+        for row, spec in zip(models, registry, strict=True):
+            row["engine"] = engine.runs_on(spec)
+    return aliases + models

@@ -30,6 +30,8 @@ class NearestBackend:
         #: Answer zeros, as a residual net would for an image it leaves as it is.
         self.residual = residual
         self.threads = 1
+        self.name = "fake"
+        self.precision = "f32"
         #: Seconds each tile takes, to make jobs slow enough to cancel or kill in tests.
         self.delay = delay
         self.calls = 0

@@ -68,6 +68,8 @@ class NcnnBackend:
         self._idle: list[tuple[Any, Any]] = []
         self._net = ncnn.Net()
         self.threads = max(1, threads)
+        self.name = "ncnn" if gpu is None else "ncnn-vulkan"
+        self.precision = "f32"
         opt = self._net.opt
         opt.num_threads = self.threads
         opt.lightmode = True  # free intermediate blobs as soon as they are consumed

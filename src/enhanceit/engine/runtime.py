@@ -4,7 +4,11 @@ An :class:`Engine` is created once per process and shared. It loads each network
 needed (after verifying its weights) and keeps it; ``run_plan`` chains a plan's passes through temporary
 raster files in a work folder, reporting progress per tile and checking for cancellation between tiles.
 
-On the CPU, a pass runs several tiles at once, one thread each (``parallel_tiles``), as many as there are
+Each net runs on ncnn or OpenVINO, in f32 or bf16, as :mod:`enhanceit.engine.choice` decides for this
+machine. OpenVINO runs one tile at a time on every thread, in larger tiles and in far less memory than
+ncnn (:data:`OPENVINO_TILE`; the zoo's ``openvino_kb_per_px``).
+
+On ncnn, a pass runs several tiles at once, one thread each (``parallel_tiles``), as many as there are
 threads and as the memory budget holds at the net's default tile (each tile in flight needs its own
 feature maps); when only one fits, the net is loaded with every thread on its one tile, as before. ncnn
 fixes a net's thread count when it loads it, so this is decided then. Tile sizes never depend on it, so
@@ -21,9 +25,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from enhanceit.config import Settings
 from enhanceit.engine.base import Backend, Network
+from enhanceit.engine.choice import BackendName, BackendSetting, ChoiceCache, Precision, PrecisionSetting, resolve
 from enhanceit.engine.model import ModelNetwork
 from enhanceit.engine.plan import Plan
 from enhanceit.engine.tiles import count_tiles, round_up, run_pass
@@ -38,6 +44,21 @@ BackendFactory = Callable[[ModelSpec, Net], Backend]
 Progress = Callable[[int, int], None]
 
 MIN_TILE = 16
+
+#: OpenVINO's tile side unless the memory budget asks for less: its bf16 time per pixel is flat from 128 to
+#: 400 on CUnet (0.35, 0.31, 0.34 µs per output pixel at 128, 256, 400) while the context a tile carries
+#: shrinks with its size (18 px a side: 2.4x the pixels at 64, 1.3x at 256), and it needs a tenth of ncnn's
+#: memory per pixel. Larger is no faster and only costs memory.
+OPENVINO_TILE = 256
+#: OpenVINO's feature maps per tile pixel at f32, against bf16 (the zoo's ``openvino_kb_per_px``): measured
+#: 1.2 to 1.9x; the largest (Real-ESRGAN x4plus, ResNet10, VGG7) is taken.
+OPENVINO_F32_MEMORY = 1.9
+#: A model whose OpenVINO memory was not measured is taken to need this share of its ncnn ``kb_per_px``
+#: in bf16 (measured shares: 0.07 to 0.3).
+OPENVINO_UNMEASURED_SHARE = 0.35
+#: The resident memory OpenVINO itself adds once (its import and CPU plugin: 56 MB measured, and more on
+#: first compile), counted on top of a model's ``base_mb`` when sizing tiles.
+OPENVINO_RUNTIME_MB = 60
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +77,12 @@ class EngineConfig:
     #: Nets kept loaded; each holds its weights (up to ~0.5 GB for Real-ESRGAN x4plus after Winograd).
     max_loaded: int = 4
     #: Run independent tiles at once on single-thread extractions (False: one tile at a time, every thread
-    #: on it: the engine before this lever, kept to compare).
+    #: on it: the engine before this lever, kept to compare). ncnn only.
     parallel_tiles: bool = True
+    backend: BackendSetting = "auto"
+    precision: PrecisionSetting = "auto"
+    #: Where OpenVINO keeps compiled nets and the measured backend choices (None: nothing is kept).
+    cache_dir: Path | None = None
 
     @property
     def thread_count(self) -> int:
@@ -104,17 +129,105 @@ class Engine:
     ) -> None:
         self.config = config or EngineConfig()
         self.registry = registry
-        self._factory = factory or self._load_ncnn
+        #: What the settings decide on this machine (a backend of None: measured per net, see ``kind``).
+        self.resolved = resolve(self.config.backend, self.config.precision, self.config.gpu)
+        self._factory = factory or self._load
+        self._custom_factory = factory is not None
         self._networks: OrderedDict[tuple[str, str], _Loaded] = OrderedDict()
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._kinds: dict[tuple[str, str], BackendName] = {}
+        self._measure_lock = threading.Lock()
+        #: The winner of a measurement, loaded, and the MB its loading took, until ``network`` takes it.
+        self._measured: dict[tuple[str, str], tuple[Backend, float]] = {}
+        self._choices = ChoiceCache(self.config.cache_dir / "backend-choice.json" if self.config.cache_dir else None)
 
-    def _load_ncnn(self, spec: ModelSpec, net: Net) -> Backend:
+    @property
+    def precision(self) -> Precision:
+        return self.resolved.precision
+
+    def kind(self, spec: ModelSpec, net: Net) -> BackendName:
+        """The backend ``net`` runs on here: the settings', else the faster one measured on this machine
+        (once per net, remembered in the cache folder; the measured winner stays loaded)."""
+        if self._custom_factory:  # a test's backend: sized as ncnn nets are, whatever the machine
+            return "ncnn"
+        if self.resolved.backend is not None:
+            return self.resolved.backend
+        key = (spec.id, net.key)
+        with self._measure_lock:
+            found = self._kinds.get(key)
+            if found is None:
+                found = self._kinds[key] = self._measure(spec, net)
+            return found
+
+    def _measure(self, spec: ModelSpec, net: Net) -> BackendName:
+        """Time each backend on tiles of its own size (ncnn with its tiles in flight at once) and keep the one
+        with the shorter time per output pixel; the winner stays loaded for :meth:`network`."""
+        import time
+
+        import numpy as np
+
+        threads = self.config.thread_count
+        sides = {k: net.pre_upsample * (self._tile(spec, net, k) + 2 * net.pad) for k in ("ncnn", "openvino")}
+        cache_key = ChoiceCache.key(spec.id, net.key, sides["openvino"], threads)
+        known = self._choices.get(cache_key)
+        if known is not None:
+            return known
+        channels = 1 if net.color == "y" else 3
+        seconds: dict[BackendName, float] = {}
+        for kind in ("ncnn", "openvino"):
+            before = resident_mb()
+            backend = self._load_backend(spec, net, kind)
+            mb = max(0.0, resident_mb() - before)
+            side, tile = sides[kind], self._tile(spec, net, kind)
+            in_flight = self._in_flight(spec, net, tile, kind)
+            data = np.random.default_rng(0).random((channels, side, side), dtype=np.float32) * 0.5 + 0.25
+            pool = ThreadPoolExecutor(in_flight)
+            for _ in range(2):  # the first round warms caches up
+                start = time.perf_counter()
+                list(pool.map(backend.infer, [data] * in_flight))
+                seconds[kind] = (time.perf_counter() - start) / (in_flight * tile * tile)
+            pool.shutdown()
+            backend.release()
+            if kind == "ncnn" or seconds["openvino"] < seconds["ncnn"]:
+                self._measured[(spec.id, net.key)] = (backend, mb)
+            del backend
+        best: BackendName = "openvino" if seconds["openvino"] < seconds["ncnn"] else "ncnn"
+        log.info(
+            "%s %s: %.2f µs per pixel on ncnn, %.2f on OpenVINO f32 (measured once on this machine): %s",
+            spec.id,
+            net.key,
+            seconds["ncnn"] * 1e6,
+            seconds["openvino"] * 1e6,
+            best,
+        )
+        self._choices.put(cache_key, best)
+        return best
+
+    def _load(self, spec: ModelSpec, net: Net) -> Backend:
+        kind = self.kind(spec, net)
+        measured = self._measured.get((spec.id, net.key))
+        return measured[0] if measured else self._load_backend(spec, net, kind)
+
+    def _load_backend(self, spec: ModelSpec, net: Net, kind: BackendName) -> Backend:
+        param, bin_path = weights.verified_net_files(net, self.config.models_dir)
+        tile = self._tile(spec, net, kind)
+        if kind == "openvino":
+            from enhanceit.engine.openvino_backend import OpenVinoBackend
+
+            return OpenVinoBackend(
+                net,
+                param,
+                bin_path,
+                threads=self.config.thread_count,
+                precision=self.precision,
+                input_side=net.pre_upsample * (tile + 2 * net.pad),
+                exact_tiling=spec.exact_tiling,
+                cache_dir=self.config.cache_dir / "openvino" if self.config.cache_dir else None,
+            )
         from enhanceit.engine.ncnn_backend import NcnnBackend
 
-        param, bin_path = weights.verified_net_files(net, self.config.models_dir)
-        in_flight = self.tiles_in_flight(spec, net, self.tile_for(spec, net))
-        threads = max(1, self.config.thread_count // in_flight)
+        threads = max(1, self.config.thread_count // self._in_flight(spec, net, tile, kind))
         return NcnnBackend(net, param, bin_path, threads, self.config.gpu)
 
     def network(self, spec: ModelSpec, net: Net) -> Network:
@@ -142,9 +255,23 @@ class Engine:
                 self._evict(key, headroom, loading=True)  # before loading: its own peak must fit too
                 before = resident_mb()
                 backend = self._factory(spec, net)
-                cost = getattr(backend, "resident_mb", None)  # a backend may know (the test fake says)
+                measured = self._measured.pop(key, None)
+                # a backend may know its cost (the test fake says); a measured one was loaded earlier
+                cost = measured[1] if measured else getattr(backend, "resident_mb", None)
                 found = self._networks[key] = _Loaded(
-                    ModelNetwork(net, backend), max(0.0, resident_mb() - before) if cost is None else float(cost)
+                    ModelNetwork(net, backend),
+                    max(0.0, resident_mb() - before) if cost is None else float(cost),
+                    backend.name,
+                    backend.precision,
+                )
+                log.info(
+                    "loaded %s %s on %s %s, tile %d, %.0f MB",
+                    spec.id,
+                    net.key,
+                    found.backend,
+                    found.precision,
+                    self.tile_for(spec, net),
+                    found.mb,
                 )
             self._networks.move_to_end(key)
             self._evict(key, headroom)
@@ -161,10 +288,40 @@ class Engine:
             others -= self._networks.pop(key).mb
 
     def _working_mb(self, spec: ModelSpec, net: Net) -> float:
-        """Peak MB while ``net`` runs at its default tile: ``base_mb`` plus the tiles in flight."""
-        tile = self.tile_for(spec, net)
+        """Peak MB while ``net`` runs at its default tile: its base plus the tiles in flight."""
+        kind = self.kind(spec, net)
+        tile = self._tile(spec, net, kind)
         side = net.pre_upsample * (tile + 2 * net.pad)
-        return spec.base_mb + self.tiles_in_flight(spec, net, tile) * side * side * spec.kb_per_px / 1024
+        base, kb_per_px = self._memory(spec, kind)
+        return base + self._in_flight(spec, net, tile, kind) * side * side * kb_per_px / 1024
+
+    def _memory(self, spec: ModelSpec, kind: BackendName) -> tuple[float, float]:
+        """(MB the process holds with the net loaded, KB per pixel of one padded tile) on ``kind``."""
+        if kind == "openvino":
+            kb = spec.openvino_kb_per_px or spec.kb_per_px * OPENVINO_UNMEASURED_SHARE
+            base = spec.openvino_base_mb or spec.base_mb + OPENVINO_RUNTIME_MB
+            return base, kb * (OPENVINO_F32_MEMORY if self.precision == "f32" else 1.0)
+        return spec.base_mb, spec.kb_per_px
+
+    def runs_on(self, spec: ModelSpec) -> dict[str, Any]:
+        """What ``spec``'s nets run on here: the backend and precision the settings resolve to (a backend
+        measured per net says so until it is), and each of its nets loaded now with what it runs on."""
+        loaded = [entry for entry in self.describe() if entry["model"] == spec.id]
+        return {
+            "backend": self.resolved.backend or "measured at first load",
+            "precision": self.precision,
+            "reason": self.resolved.reason,
+            "loaded": [{k: v for k, v in entry.items() if k != "model"} for entry in loaded],
+        }
+
+    def describe(self) -> list[dict[str, object]]:
+        """The loaded nets: model, net, backend, precision, tile and the memory they took when loaded."""
+        with self._lock:
+            loaded = list(self._networks.items())
+        return [
+            {"model": model, "net": net, "backend": e.backend, "precision": e.precision, "mb": round(e.mb)}
+            for (model, net), e in loaded
+        ]
 
     def loaded(self) -> list[tuple[str, str]]:
         with self._lock:
@@ -177,8 +334,13 @@ class Engine:
 
     def tiles_in_flight(self, spec: ModelSpec, net: Net, tile: int) -> int:
         """How many tiles of a pass run at once: one per thread, as many as the memory budget holds."""
+        return self._in_flight(spec, net, tile, self.kind(spec, net))
+
+    def _in_flight(self, spec: ModelSpec, net: Net, tile: int, kind: BackendName) -> int:
         threads = self.config.thread_count
-        if not self.config.parallel_tiles or self.config.gpu is not None or threads < 2:
+        # OpenVINO: one request on every thread. Two single-thread streams were no faster on CUnet bf16
+        # (0.32 against 0.31 µs per output pixel at tile 256) and held 100 MB more.
+        if kind == "openvino" or not self.config.parallel_tiles or self.config.gpu is not None or threads < 2:
             return 1
         side = net.pre_upsample * (tile + 2 * net.pad)
         per_tile_kb = side * side * spec.kb_per_px
@@ -192,18 +354,24 @@ class Engine:
             return self._pool
 
     def tile_for(self, spec: ModelSpec, net: Net, requested: int | None = None) -> int:
-        """Tile side for a net: the request, else the config, else the model default cut to the budget."""
+        """Tile side for a net: the request, else the config, else the backend's default cut to the budget."""
         forced = requested or self.config.tile
         if forced:
             return round_up(max(forced, MIN_TILE), net.multiple)
-        tile = round_up(spec.default_tile, net.multiple)
+        return self._tile(spec, net, self.kind(spec, net))
+
+    def _tile(self, spec: ModelSpec, net: Net, kind: BackendName) -> int:
+        if self.config.tile:
+            return round_up(max(self.config.tile, MIN_TILE), net.multiple)
+        tile = round_up(OPENVINO_TILE if kind == "openvino" else spec.default_tile, net.multiple)
         if self.config.gpu is not None:
             tile *= 4  # GPUs want big tiles; their memory is not this process's RSS
-        budget_kb = (self.config.memory_budget_mb - spec.base_mb) * 1024
+        base, kb_per_px = self._memory(spec, kind)
+        budget_kb = (self.config.memory_budget_mb - base) * 1024
 
         def fits(t: int) -> bool:
             side = net.pre_upsample * (t + 2 * net.pad)
-            return side * side * spec.kb_per_px <= budget_kb
+            return side * side * kb_per_px <= budget_kb
 
         floor = max(MIN_TILE, spec.min_tile)
         while tile > floor and not fits(tile):
@@ -269,6 +437,8 @@ class _Loaded:
     network: Network
     #: Resident memory (MB) the process gained when the net was loaded.
     mb: float
+    backend: str
+    precision: str
 
 
 def resident_mb() -> float:
@@ -296,5 +466,8 @@ def engine_from(settings: Settings, threads: int | None = None) -> Engine:
         max_loaded=e.max_loaded,
         models_dir=settings.resolved_models_dir,
         parallel_tiles=e.parallel_tiles,
+        backend=e.backend,
+        precision=e.precision,
+        cache_dir=settings.data_dir / "cache",
     )
     return Engine(config, registry=registry_from(settings))

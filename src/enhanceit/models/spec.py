@@ -120,6 +120,14 @@ class ModelSpec:
     #: about ``base_mb`` + ``kb_per_px`` x (pixels of one padded tile). Used to fit tiles to a memory budget.
     base_mb: int = 100
     kb_per_px: float = 12.0
+    #: The same on OpenVINO in bf16 (f32 takes up to 1.9x this), measured as the slope of peak RSS between
+    #: tiles of 64 and 192 (``make bench``): a tenth to a third of ncnn's. 0: not measured, the engine
+    #: assumes a third of ``kb_per_px``.
+    openvino_kb_per_px: float = 0.0
+    #: ``base_mb`` on OpenVINO, where it differs: bf16 weights take half of ncnn's f32 Winograd copies
+    #: (Real-ESRGAN x4plus: a process holding it is about 250 MB, against 330). 0: ``base_mb`` plus the
+    #: OpenVINO runtime.
+    openvino_base_mb: int = 0
     #: Noise-only requests on a model without 1x nets run noise+2x then a 2x Lanczos downscale.
     noise_only_via_scale: bool = False
     #: ``gan``: trained for perceived detail, not fidelity (invents texture; PSNR is no measure of it).

@@ -17,4 +17,4 @@ router = APIRouter(tags=["models"])
     summary="The aliases 'photo' and 'art' (what they resolve to), then every model with its scales and licence",
 )
 async def models(services: ServicesDep) -> list[dict[str, Any]]:
-    return catalog(services.engine.registry, services.settings.resolved_models_dir)
+    return catalog(services.engine.registry, services.settings.resolved_models_dir, services.engine)

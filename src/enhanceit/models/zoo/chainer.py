@@ -194,6 +194,7 @@ def _spec(
     *,
     exact: bool,
     kb_per_px: float,
+    openvino_kb_per_px: float,
     noise_only_via_scale: bool = False,
 ) -> ModelSpec:
     return ModelSpec(
@@ -208,6 +209,7 @@ def _spec(
         exact_tiling=exact,
         base_mb=75,
         kb_per_px=kb_per_px,
+        openvino_kb_per_px=openvino_kb_per_px,
         noise_only_via_scale=noise_only_via_scale,
     )
 
@@ -220,6 +222,7 @@ MODELS = (
         _one_x_nets("vgg7", 7, "rgb"),
         exact=True,
         kb_per_px=7.0,
+        openvino_kb_per_px=0.2,
     ),
     _spec(
         "chainer-vgg7-y",
@@ -228,6 +231,7 @@ MODELS = (
         _one_x_nets("vgg7", 7, "y"),
         exact=True,
         kb_per_px=7.0,
+        openvino_kb_per_px=0.2,
     ),
     _spec(
         "chainer-upconv7",
@@ -236,6 +240,7 @@ MODELS = (
         _two_x_nets("upconv7", 7),
         exact=True,
         kb_per_px=11.5,
+        openvino_kb_per_px=1.5,
         noise_only_via_scale=True,
     ),
     _spec(
@@ -245,6 +250,7 @@ MODELS = (
         _one_x_nets("resnet10", 13, "rgb"),
         exact=True,
         kb_per_px=2.5,
+        openvino_kb_per_px=0.2,
     ),
     _spec(
         "chainer-resnet10-y",
@@ -253,6 +259,7 @@ MODELS = (
         _one_x_nets("resnet10", 13, "y"),
         exact=True,
         kb_per_px=2.5,
+        openvino_kb_per_px=0.2,
     ),
     _spec(
         "chainer-upresnet10",
@@ -261,6 +268,7 @@ MODELS = (
         _two_x_nets("upresnet10", 13),
         exact=False,
         kb_per_px=2.5,
+        openvino_kb_per_px=0.8,
         noise_only_via_scale=True,
     ),
 )

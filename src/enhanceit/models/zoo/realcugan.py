@@ -144,6 +144,7 @@ REALCUGAN_SE = ModelSpec(
     tags=("gan",),
     base_mb=50,
     kb_per_px=16.0,
+    openvino_kb_per_px=2.8,
 )
 
 REALCUGAN_PRO = ModelSpec(
@@ -159,6 +160,7 @@ REALCUGAN_PRO = ModelSpec(
     tags=("gan",),
     base_mb=50,
     kb_per_px=16.0,
+    openvino_kb_per_px=2.8,
 )
 
 MODELS = (REALCUGAN_SE, REALCUGAN_PRO)

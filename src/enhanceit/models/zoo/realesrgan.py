@@ -44,7 +44,9 @@ REALESRGAN_X4PLUS = ModelSpec(
     exact_tiling=False,
     tags=("gan",),
     base_mb=330,
+    openvino_base_mb=270,
     kb_per_px=60.0,
+    openvino_kb_per_px=4.4,
 )
 
 REALESRGAN_X4PLUS_ANIME = ModelSpec(
@@ -68,6 +70,7 @@ REALESRGAN_X4PLUS_ANIME = ModelSpec(
     tags=("gan",),
     base_mb=140,
     kb_per_px=60.0,
+    openvino_kb_per_px=4.4,
 )
 
 REALESR_ANIMEVIDEOV3 = ModelSpec(
@@ -102,6 +105,7 @@ REALESR_ANIMEVIDEOV3 = ModelSpec(
     tags=("gan",),
     base_mb=75,
     kb_per_px=3.0,
+    openvino_kb_per_px=0.9,
 )
 
 MODELS = (REALESRGAN_X4PLUS, REALESRGAN_X4PLUS_ANIME, REALESR_ANIMEVIDEOV3)

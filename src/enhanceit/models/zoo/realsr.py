@@ -33,7 +33,9 @@ REALSR_DF2K = ModelSpec(
     exact_tiling=False,
     tags=("gan",),
     base_mb=330,
+    openvino_base_mb=270,
     kb_per_px=60.0,
+    openvino_kb_per_px=4.4,  # Real-ESRGAN x4plus's architecture
 )
 
 MODELS = (REALSR_DF2K,)

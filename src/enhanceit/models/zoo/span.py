@@ -65,6 +65,7 @@ SPAN = ModelSpec(
     exact_tiling=False,
     base_mb=130,
     kb_per_px=4.3,
+    openvino_kb_per_px=1.3,
 )
 
 SPAN_CH52 = ModelSpec(
@@ -92,6 +93,7 @@ SPAN_CH52 = ModelSpec(
     exact_tiling=False,
     base_mb=130,
     kb_per_px=4.6,
+    openvino_kb_per_px=1.3,
 )
 
 SPAN_KENDATA = ModelSpec(
@@ -113,6 +115,7 @@ SPAN_KENDATA = ModelSpec(
     exact_tiling=False,
     base_mb=130,
     kb_per_px=4.3,
+    openvino_kb_per_px=1.3,
     tags=("gan",),
 )
 
@@ -130,6 +133,7 @@ CLEARREALITY = ModelSpec(
     exact_tiling=False,
     base_mb=130,
     kb_per_px=4.3,
+    openvino_kb_per_px=1.3,
     tags=("gan",),
     restricted="its licence (CC-BY-NC-SA-4.0) forbids commercial use",
 )

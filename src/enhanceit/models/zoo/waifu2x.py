@@ -114,6 +114,7 @@ WAIFU2X_CUNET = ModelSpec(
     exact_tiling=False,
     base_mb=60,
     kb_per_px=15.0,
+    openvino_kb_per_px=1.2,
 )
 
 WAIFU2X_UPCONV7_ANIME = ModelSpec(
@@ -128,6 +129,7 @@ WAIFU2X_UPCONV7_ANIME = ModelSpec(
     exact_tiling=True,
     base_mb=70,
     kb_per_px=10.0,
+    openvino_kb_per_px=1.5,
     noise_only_via_scale=True,
 )
 
@@ -143,6 +145,7 @@ WAIFU2X_UPCONV7_PHOTO = ModelSpec(
     exact_tiling=True,
     base_mb=70,
     kb_per_px=10.0,
+    openvino_kb_per_px=1.5,
     noise_only_via_scale=True,
 )
 

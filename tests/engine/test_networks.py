@@ -1,4 +1,5 @@
-"""Real networks through the tiler: exactness for convolution-only nets, no seams for the others."""
+"""Real networks through the tiler, on each backend at f32: exactness for convolution-only nets, no seams for
+the others, working memory let go after each pass."""
 
 from __future__ import annotations
 
@@ -34,11 +35,11 @@ def network(engine: Engine, model_id: str, scale: int = 2, noise: int = -1) -> N
 
 
 @pytest.mark.parametrize("model_id", ["waifu2x-upconv7-photo", "waifu2x-upconv7-anime"])
-def test_convolution_only_nets_tile_exactly(engine: Engine, tmp_path: Path, model_id: str) -> None:
+def test_convolution_only_nets_tile_exactly(any_engine: Engine, tmp_path: Path, model_id: str) -> None:
     """Tiled equals whole-image up to float rounding: ncnn's Winograd sums in a tile-dependent order,
     so a sample that lands on x.5 may round either way (a handful per image), never more than 1 apart."""
     pixels = photo("coffee")[:150, :210]
-    net = network(engine, model_id)
+    net = network(any_engine, model_id)
     whole = enhance(net, pixels, tmp_path, tile=256)
     for tile in (32, 50, 64):
         diff = np.abs(enhance(net, pixels, tmp_path, tile) - whole)
@@ -46,9 +47,9 @@ def test_convolution_only_nets_tile_exactly(engine: Engine, tmp_path: Path, mode
         assert np.count_nonzero(diff) <= diff.size * 1e-3
 
 
-def test_convolution_only_tiles_match_the_whole_image_in_float(engine: Engine) -> None:
+def test_convolution_only_tiles_match_the_whole_image_in_float(any_engine: Engine) -> None:
     """Before rounding: the centre of a padded crop equals the same region of the whole padded image."""
-    net = network(engine, "waifu2x-upconv7-photo")
+    net = network(any_engine, "waifu2x-upconv7-photo")
     pixels = photo("astronaut")[:80, :96].astype(np.float32) / 255
     p = net.pad
     padded = np.ascontiguousarray(np.pad(pixels, ((p, p), (p, p), (0, 0)), mode="edge").transpose(2, 0, 1))
@@ -86,11 +87,11 @@ def seam_ratio(tiled: np.ndarray, reference: np.ndarray, tile: int, scale: int) 
 
 @pytest.mark.parametrize("model_id", ["waifu2x-cunet", "realcugan-se"])
 @pytest.mark.parametrize("name", ["astronaut", "coffee", "chelsea"])
-def test_squeeze_excitation_tiles_leave_no_seams(engine: Engine, tmp_path: Path, name: str, model_id: str) -> None:
+def test_squeeze_excitation_tiles_leave_no_seams(any_engine: Engine, tmp_path: Path, name: str, model_id: str) -> None:
     """Squeeze-excitation makes tiles differ slightly from a whole-image run; at tile borders
     that difference must not step (a seam). The same measure on a tiler without context shows one."""
     pixels = photo(name)[:256, :256]
-    net = network(engine, model_id)
+    net = network(any_engine, model_id)
     whole = enhance(net, pixels, tmp_path, tile=256)
     tiled = enhance(net, pixels, tmp_path, tile=64)
     assert seam_ratio(tiled, whole, 64, 2) < 3.0
@@ -99,7 +100,8 @@ def test_squeeze_excitation_tiles_leave_no_seams(engine: Engine, tmp_path: Path,
         assert seam_ratio(broken, whole, 64, 2) > 4.0
 
 
-def test_a_pass_lets_go_of_its_feature_maps(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["ncnn", "openvino"])
+def test_a_pass_lets_go_of_its_feature_maps(tmp_path: Path, backend: str) -> None:
     """A net's feature maps live as long as a pass, not as long as the net or the thread that ran it: after
     each pass the process holds the loaded nets' weights (about 17 MB a CUnet variant), not a working set
     (about 250 MB at tile 128). On ncnn's own pools each net kept one (four variants: +736 MB); on pools
@@ -121,7 +123,7 @@ def rss():
 work = Path(sys.argv[1])
 src = Raster.create(work / "in.raw", RasterInfo(128, 128, 3, "uint8"))
 src.write_rows(0, np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8))
-engine = Engine(EngineConfig(threads=1, max_loaded=8, memory_budget_mb=100_000))
+engine = Engine(EngineConfig(threads=1, max_loaded=8, memory_budget_mb=100_000, backend=sys.argv[2]))
 spec = get_model("waifu2x-cunet")
 loaded, ran = [], []
 for noise in (-1, 0, 1, 2):
@@ -133,7 +135,7 @@ for noise in (-1, 0, 1, 2):
 print(loaded[0], ran[0], ran[-1])
 """
     out = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=300, check=True
+        [sys.executable, "-c", script, str(tmp_path), backend], capture_output=True, text=True, timeout=300, check=True
     )
     loaded, first_ran, last_ran = (float(x) for x in out.stdout.split())
     assert first_ran - loaded < 40, (loaded, first_ran)  # no working set kept after the pass
