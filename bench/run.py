@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import animated, container, distributed, engine, int8, photos, service, speed, zoo
+from bench import animated, backends, container, distributed, engine, int8, photos, service, speed, zoo
 from enhanceit import __version__
 
 DEFAULT_MODELS = ["waifu2x-cunet", "waifu2x-upconv7-anime", "waifu2x-upconv7-photo"]
@@ -45,7 +45,18 @@ def main() -> int:
     parser.add_argument("--models", nargs="*", default=DEFAULT_MODELS)
     parser.add_argument(
         "--only",
-        choices=("engine", "speed", "int8", "zoo", "photos", "animated", "service", "distributed", "container"),
+        choices=(
+            "engine",
+            "backends",
+            "speed",
+            "int8",
+            "zoo",
+            "photos",
+            "animated",
+            "service",
+            "distributed",
+            "container",
+        ),
         help="run one section",
     )
     args = parser.parse_args()
@@ -54,6 +65,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="enhanceit-bench-") as tmp:
         if args.only in (None, "engine"):
             engine.main(Path(tmp), args.models, quick=args.quick)
+        if args.only in (None, "backends") and not args.quick:
+            backends.main(Path(tmp))
         if args.only in (None, "speed") and not args.quick:
             speed.main(Path(tmp))
         if args.only in (None, "int8") and not args.quick:

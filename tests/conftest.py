@@ -33,11 +33,20 @@ def limits() -> LimitSettings:
     return LimitSettings()
 
 
+@pytest.fixture(scope="session")
+def _cache_home(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One cache folder for the run (compiled nets are shared by the tests), never the developer's."""
+    return str(tmp_path_factory.mktemp("cache"))
+
+
 @pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """No test reads the developer's config or writes into the checkout."""
+def _isolated_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory, _cache_home: str
+) -> Iterator[None]:
+    """No test reads the developer's config or writes into the checkout or the developer's cache."""
     for name in list(os.environ):
         if name.startswith("ENHANCEIT_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("ENHANCEIT_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+    monkeypatch.setenv("XDG_CACHE_HOME", _cache_home)
     yield

@@ -46,6 +46,14 @@ def default_models_dir() -> Path:
     return Path(sys.prefix) / "share" / "enhanceit" / "models"
 
 
+def default_cache_dir() -> Path:
+    """Where compiled networks and measured engine choices are kept unless ``ENHANCEIT_ENGINE_CACHE_DIR``
+    says otherwise: ``$XDG_CACHE_HOME/enhanceit``, else ``~/.cache/enhanceit`` (in the images, whose user's
+    home is the data folder, ``/data/.cache/enhanceit``). Losing it costs one compile per net."""
+    base = os.environ.get("XDG_CACHE_HOME")
+    return (Path(base) if base else Path.home() / ".cache") / "enhanceit"
+
+
 #: A list given in the environment as comma-separated words (``a.example,b.example``).
 CommaList = Annotated[list[str], NoDecode]
 
@@ -74,6 +82,9 @@ class EngineSettings(BaseModel):
     )
     precision: Literal["auto", "bf16", "f32"] = Field(
         "auto", description="auto: bf16 where the CPU has AMX-BF16 or AVX512-BF16 (OpenVINO only), else f32"
+    )
+    cache_dir: Path | None = Field(
+        None, description="compiled networks and measured backend choices (default: ~/.cache/enhanceit)"
     )
 
     @model_validator(mode="after")

@@ -105,7 +105,10 @@ def test_models_health_and_metrics(client: httpx.Client) -> None:
         assert time.monotonic() < deadline, ready.text
         time.sleep(0.05)
     assert ready.json()["checks"] == {"models": "ok", "storage": "ok", "jobs": "ok", "queue": "ok"}
-    client.post("/v1/enhance", files={"file": ("m.png", png_bytes(), "image/png")})
+    done = client.post("/v1/enhance", files={"file": ("m.png", png_bytes(), "image/png")}).json()
+    assert done["status"] == "succeeded"
+    cunet = next(m for m in client.get("/v1/models").json() if m["id"] == "waifu2x-cunet")
+    assert [(n["net"], n["backend"]) for n in cunet["engine"]["loaded"]] == [("2x/noise-1", "fake")]
     text = client.get("/metrics").text
     assert 'enhanceit_http_requests_total{method="POST",route="/v1/enhance",status="200"}' in text
     assert 'enhanceit_job_phase_seconds_count{phase="inference"}' in text

@@ -111,15 +111,20 @@ def test_progress_bar_counts_tiles() -> None:
     assert quiet.getvalue() == ""
 
 
-def test_models_list(capsys: pytest.CaptureFixture[str]) -> None:
+def test_models_list(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENHANCEIT_ENGINE_BACKEND", "openvino")
+    monkeypatch.setenv("ENHANCEIT_ENGINE_PRECISION", "f32")
     assert main(["models", "list", "--json"]) == 0
     import json
 
     rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["waifu2x-cunet"]["noise_levels"] == [-1, 0, 1, 2, 3]
     assert rows["waifu2x-cunet"]["scales"] == [1, 2] and rows["waifu2x-cunet"]["licence"] == "MIT"
+    engine = rows["waifu2x-cunet"]["engine"]
+    assert (engine["backend"], engine["precision"], engine["loaded"]) == ("openvino", "f32", [])
     assert main(["models", "list"]) == 0
-    assert "waifu2x-upconv7-photo" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "waifu2x-upconv7-photo" in out and "Nets run on openvino f32 (set)" in out
 
 
 #: ``python -m enhanceit.cli`` with Ctrl-C's usual meaning restored first. A shell starts background jobs with

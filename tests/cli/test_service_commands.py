@@ -27,6 +27,29 @@ def test_config_show_masks_secrets(
     assert yaml.safe_load(capsys.readouterr().out)["engine"]["threads"] == 3
 
 
+@pytest.mark.parametrize(
+    ("backend", "precision", "runs_on"),
+    [("ncnn", "auto", "ncnn f32 (set)"), ("openvino", "f32", "openvino f32 (set)")],
+)
+def test_config_show_says_what_the_engine_settings_come_to(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], backend: str, precision: str, runs_on: str
+) -> None:
+    monkeypatch.setenv("ENHANCEIT_ENGINE_BACKEND", backend)
+    monkeypatch.setenv("ENHANCEIT_ENGINE_PRECISION", precision)
+    assert main(["config", "show", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["engine"]["backend"], data["engine"]["precision"]) == (backend, precision)
+    assert data["engine_on_this_machine"]["runs_on"] == runs_on
+    assert data["engine_on_this_machine"]["cpu"]
+
+
+def test_config_show_refuses_bf16_on_ncnn(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("ENHANCEIT_ENGINE_BACKEND", "ncnn")
+    monkeypatch.setenv("ENHANCEIT_ENGINE_PRECISION", "bf16")
+    assert main(["config", "show"]) == 2
+    assert "bf16 runs on OpenVINO" in capsys.readouterr().err
+
+
 def test_yaml_config_file_and_its_errors(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -20,6 +20,7 @@ stream its own threads (``threads`` per call, as on ncnn).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -328,7 +329,7 @@ class OpenVinoBackend:
         self.threads = max(1, threads)
         self.streams = max(1, streams)
         self.precision = precision
-        self.cache_dir = cache_dir
+        self.cache_dir = cache_dir if cache_dir is not None and _writable(cache_dir) else None
         self.exact_tiling = exact_tiling
         self._files = (param, weights)
         self._lock = threading.Lock()
@@ -336,11 +337,13 @@ class OpenVinoBackend:
         self._requests: dict[tuple[int, int, int], list[Any]] = {}
         self._main: tuple[int, int, int] | None = None
         self._channels = 1 if net.color == "y" else 3
-        #: Whether the tile's compiled model came from OpenVINO's cache on disk (a restart) rather than a compile.
+        #: Whether the last compiled shape came from OpenVINO's cache on disk (a restart) rather than a compile.
         self.from_cache = False
         if input_side:
+            # compiled now, not at its first use: what loading a net costs is measured when it loads and
+            # counts against the memory budget (an image smaller than a tile then compiles a second shape)
             self._main = (self._channels, input_side, input_side)
-            self.from_cache = bool(self._compile(self._main).get_property("LOADED_FROM_CACHE"))
+            self._compile(self._main)
 
     def _config(self) -> dict[str, Any]:
         config: dict[str, Any] = {
@@ -366,6 +369,7 @@ class OpenVinoBackend:
             model = build(ncnnfile.read(*self._files), self.net.input_blob, self.net.output_blob, shape)
             compiled = self._compiled[shape] = core().compile_model(model, "CPU", self._config())
             self._requests[shape] = []
+            self.from_cache = bool(compiled.get_property("LOADED_FROM_CACHE"))
         return compiled
 
     def _shape_for(self, c: int, h: int, w: int) -> tuple[int, int, int]:
@@ -405,6 +409,15 @@ class OpenVinoBackend:
             for shape, idle in self._requests.items():
                 idle.clear()
                 self._compiled[shape].release_memory()
+
+
+def _writable(folder: Path) -> bool:
+    """Whether compiled nets can be kept in ``folder`` (a read-only data folder just compiles each start)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)
 
 
 _core_lock = threading.Lock()

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from enhanceit.config import Settings
+from enhanceit.config import Settings, default_cache_dir
 from enhanceit.engine.base import Backend, Network
 from enhanceit.engine.choice import BackendName, BackendSetting, ChoiceCache, Precision, PrecisionSetting, resolve
 from enhanceit.engine.model import ModelNetwork
@@ -468,6 +468,6 @@ def engine_from(settings: Settings, threads: int | None = None) -> Engine:
         parallel_tiles=e.parallel_tiles,
         backend=e.backend,
         precision=e.precision,
-        cache_dir=settings.data_dir / "cache",
+        cache_dir=e.cache_dir or default_cache_dir(),
     )
     return Engine(config, registry=registry_from(settings))
