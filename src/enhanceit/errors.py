@@ -34,8 +34,21 @@ that calls the foreign library, so nothing above that module ever sees them.
 
 from __future__ import annotations
 
+import re
+
 #: Where the problem types are documented; a problem's ``type`` is this plus its slug.
 PROBLEM_TYPES = "https://enhanceit.dev/problems/"
+
+
+#: A filesystem path of two or more parts, as foreign libraries put them in their messages ("/tmp/enhanceit-
+#: upload-x1y2/upload is not a known file format").
+_PATH = re.compile(r"(?<![\w:/])(?:~|\.{1,2})?(?:/[\w.@+\-…]+){2,}/?")
+
+
+def public_detail(detail: str) -> str:
+    """``detail`` as a client may see it: every server path replaced by ``<file>``. Applied where errors leave
+    the process (problem+json answers, job records and webhooks), whatever library wrote the text."""
+    return _PATH.sub("<file>", detail)
 
 
 def problem_type(slug: str) -> str:

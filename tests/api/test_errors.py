@@ -203,3 +203,24 @@ def test_an_unexpected_crash_is_a_500_problem_with_the_request_id(tmp_path: Path
     with server, httpx.Client(base_url=server.url) as c:
         body = problem(c.get("/crash", headers={"X-Request-ID": "rid-1"}), 500, "internal-error")
         assert body["request_id"] == "rid-1" and "a bug" not in str(body)
+
+
+def png_with_a_broken_ihdr_checksum() -> bytes:
+    data = bytearray(png_bytes())
+    data[29] ^= 0xFF  # the IHDR chunk's CRC (bytes 29-32)
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [("x.tif", b"II*\0junkjunkjunk"), ("x.png", b"\x89PNG\r\n\x1a\n"), ("y.png", None)],
+    ids=["tiff-junk", "png-signature-only", "png-broken-ihdr-crc"],
+)
+def test_no_server_path_in_a_problem(client: httpx.Client, tmp_path: Path, name: str, data: bytes | None) -> None:
+    """Whatever library wrote the message (libvips, Pillow's APNG probe), the client never sees where the
+    server keeps its files: not the upload's scratch path, not the data folder."""
+    body = data if data is not None else png_with_a_broken_ihdr_checksum()
+    r = client.post("/v1/enhance", files={"file": (name, body, "application/octet-stream")})
+    assert 400 <= r.status_code < 500, r.text
+    detail = str(r.json()["detail"])
+    assert "/tmp" not in detail and "enhanceit-" not in detail and str(tmp_path) not in detail, detail

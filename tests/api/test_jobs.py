@@ -113,6 +113,23 @@ def test_api_keys_and_rate_limit(tmp_path: Path) -> None:
         assert c.get("/healthz").status_code == 200  # probes need no key
 
 
+def test_a_job_is_its_keys_own(tmp_path: Path) -> None:
+    """Another API key gets 404 for a job, as for one that does not exist, and cannot cancel it."""
+    server, _ = start(make_settings(tmp_path, api_keys="alpha-key,beta-key"), engine=fake_engine(delay=2.0))
+    alpha, beta = ({"Authorization": f"Bearer {k}"} for k in ("alpha-key", "beta-key"))
+    with server, httpx.Client(base_url=server.url, timeout=30) as c:
+        files = {"file": ("a.png", png_bytes(photo("coffee", 96)), "image/png")}
+        job = c.post("/v1/enhance", files=files, headers={**alpha, "Prefer": "respond-async"}).json()
+        assert c.get(f"/v1/jobs/{job['id']}", headers=beta).status_code == 404
+        assert c.post(f"/v1/jobs/{job['id']}/cancel", headers=beta).status_code == 404
+        assert c.get(f"/v1/jobs/{job['id']}", headers=alpha).status_code == 200
+        assert c.post(f"/v1/jobs/{job['id']}/cancel", headers=alpha).status_code == 202  # 2 s a tile: still running
+        deadline = time.monotonic() + 20
+        while (status := c.get(f"/v1/jobs/{job['id']}", headers=alpha).json()["status"]) != "canceled":
+            assert status in ("queued", "running") and time.monotonic() < deadline, status
+            time.sleep(0.05)
+
+
 def test_every_v1_route_needs_the_key(tmp_path: Path) -> None:
     """Each /v1 operation in the schema, called without a key, is refused before it runs: the key is checked
     by the router, so a route added later cannot forget it."""

@@ -31,6 +31,22 @@ def test_tile_follows_the_memory_budget() -> None:
     assert ncnn(tile=30).tile_for(cunet, net) == 32
 
 
+@pytest.mark.parametrize("backend", ["ncnn", "openvino"])
+def test_a_clients_tile_never_lifts_the_memory_budget(backend: str) -> None:
+    """tile=512 took CUnet on ncnn to 3 GB and a server in a 2 GiB cgroup was killed: a requested tile is cut
+    to the largest the budget holds; one that fits is kept as asked."""
+    cunet = get_model("waifu2x-cunet")
+    net = cunet.net(2, -1)
+    assert net is not None
+    engine = Engine(EngineConfig(backend=backend, precision="f32", memory_budget_mb=400))  # type: ignore[arg-type]
+    base, kb_per_px = engine._memory(cunet, backend)  # type: ignore[arg-type]
+    for asked in (512, 768, 4096):
+        tile = engine.tile_for(cunet, net, requested=asked)
+        side = tile + 2 * net.pad
+        assert tile < asked and base + side * side * kb_per_px / 1024 <= 400
+    assert engine.tile_for(cunet, net, requested=32) == 32
+
+
 @pytest.mark.parametrize("precision", ["bf16", "f32"])
 def test_openvino_tiles_are_larger_and_follow_its_own_memory(precision: str) -> None:
     """OpenVINO needs a tenth to a third of ncnn's memory per pixel: it takes its larger default tile where

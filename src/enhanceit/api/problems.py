@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from enhanceit import logs
 from enhanceit.api.serving import MAX_RETRY_AFTER
-from enhanceit.errors import EnhanceItError, problem_type
+from enhanceit.errors import EnhanceItError, problem_type, public_detail
 
 logger = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -36,7 +36,7 @@ def problem(status: int, title: str, detail: str, slug: str, **extra: Any) -> JS
 
 
 def from_error(error: EnhanceItError, **extra: Any) -> JSONResponse:
-    response = problem(error.status_code, error.title, error.detail, error.slug, **extra)
+    response = problem(error.status_code, error.title, public_detail(error.detail), error.slug, **extra)
     response.headers.update(error.headers)
     if "Retry-After" in response.headers:
         # capped below the keep-alive, so a client coming back on the same connection finds it open

@@ -354,11 +354,19 @@ class Engine:
             return self._pool
 
     def tile_for(self, spec: ModelSpec, net: Net, requested: int | None = None) -> int:
-        """Tile side for a net: the request, else the config, else the backend's default cut to the budget."""
-        forced = requested or self.config.tile
-        if forced:
-            return round_up(max(forced, MIN_TILE), net.multiple)
-        return self._tile(spec, net, self.kind(spec, net))
+        """Tile side for a net: the request, else the config, else the backend's default cut to the budget.
+
+        A requested tile (a client's) never goes past the largest one the memory budget holds: the budget is
+        the server's (a tile of 512 took CUnet on ncnn to 3 GB). The operator's own ``tile`` setting is
+        taken as given."""
+        kind = self.kind(spec, net)
+        if requested:
+            wanted = round_up(max(requested, MIN_TILE), net.multiple)
+            allowed = self._fit(spec, net, kind, wanted)
+            if allowed < wanted:
+                log.info("%s: tile %d asked for, %d fits the memory budget", spec.id, wanted, allowed)
+            return allowed
+        return self._tile(spec, net, kind)
 
     def _tile(self, spec: ModelSpec, net: Net, kind: BackendName) -> int:
         if self.config.tile:
@@ -366,6 +374,11 @@ class Engine:
         tile = round_up(OPENVINO_TILE if kind == "openvino" else spec.default_tile, net.multiple)
         if self.config.gpu is not None:
             tile *= 4  # GPUs want big tiles; their memory is not this process's RSS
+        return self._fit(spec, net, kind, tile)
+
+    def _fit(self, spec: ModelSpec, net: Net, kind: BackendName, tile: int) -> int:
+        """The largest tile up to ``tile`` whose feature maps fit the memory budget beside the net (never
+        below the model's smallest)."""
         base, kb_per_px = self._memory(spec, kind)
         budget_kb = (self.config.memory_budget_mb - base) * 1024
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from enhanceit.errors import EnhanceItError
+from enhanceit.errors import EnhanceItError, public_detail
 from enhanceit.options import EnhanceOptions
 
 
@@ -34,7 +34,7 @@ class JobError(BaseModel):
 
     @classmethod
     def of(cls, error: EnhanceItError) -> JobError:
-        return cls(type=error.slug, message=error.detail, status=error.status_code)
+        return cls(type=error.slug, message=public_detail(error.detail), status=error.status_code)
 
 
 class JobResult(BaseModel):

@@ -19,7 +19,7 @@ from typing import Any
 from enhanceit.config import Settings
 from enhanceit.engine.choose import check_request
 from enhanceit.engine.runtime import Engine
-from enhanceit.errors import Busy, InvalidRequest, StorageUnavailable
+from enhanceit.errors import Busy, InvalidRequest, NotFound, StorageUnavailable
 from enhanceit.jobs.model import Job, JobStatus, Source, now
 from enhanceit.jobs.queue.base import JobQueue
 from enhanceit.jobs.runner import JobRunner, download_name, result_key, reuse_fields
@@ -116,12 +116,16 @@ class JobService:
         """Seconds a client should wait when the queue is full: a rough time for one job per slot."""
         return max(1, min(60, 2 * (self.queue.depth() + 1) // self.settings.jobs.max_concurrent))
 
-    def get(self, job_id: str) -> Job:
-        """The job's latest record; :class:`~enhanceit.errors.NotFound` (404) for an unknown id."""
-        return self.store.require(job_id)
+    def get(self, job_id: str, owner: str | None = None) -> Job:
+        """The job's latest record; :class:`~enhanceit.errors.NotFound` (404) for an unknown id, and for
+        another ``owner``'s job (a job is its API key's: another key cannot tell it exists)."""
+        job = self.store.require(job_id)
+        if owner is not None and job.owner != owner:
+            raise NotFound(f"no job {job_id}")
+        return job
 
-    def cancel(self, job_id: str) -> Job:
-        self.store.require(job_id)
+    def cancel(self, job_id: str, owner: str | None = None) -> Job:
+        self.get(job_id, owner)
         return self.store.request_cancel(job_id)
 
     def render(self, job: Job) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from enhanceit.api.deps import JobsDep
+from enhanceit.api.deps import JobsDep, Owner
 from enhanceit.api.routes.enhance import jsonable
 
 router = APIRouter(tags=["jobs"])
@@ -18,12 +18,12 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/v1/jobs/{job_id}", summary="A job's status, progress, timings and result", responses=_NOT_FOUND)
-async def get_job(job_id: str, jobs: JobsDep) -> JSONResponse:
-    job = await asyncio.to_thread(jobs.get, job_id)
+async def get_job(job_id: str, jobs: JobsDep, owner: Owner) -> JSONResponse:
+    job = await asyncio.to_thread(jobs.get, job_id, owner)
     return JSONResponse(jsonable(jobs.render(job)))
 
 
 @router.post("/v1/jobs/{job_id}/cancel", summary="Stop a job (a running one stops between tiles)", responses=_NOT_FOUND)
-async def cancel_job(job_id: str, jobs: JobsDep) -> JSONResponse:
-    job = await asyncio.to_thread(jobs.cancel, job_id)
+async def cancel_job(job_id: str, jobs: JobsDep, owner: Owner) -> JSONResponse:
+    job = await asyncio.to_thread(jobs.cancel, job_id, owner)
     return JSONResponse(jsonable(jobs.render(job)), status_code=202 if not job.status.finished else 200)
