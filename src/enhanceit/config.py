@@ -193,6 +193,9 @@ class JobSettings(BaseModel):
         30.0, gt=0, description="a running job whose worker has not renewed its lease this long is run again"
     )
     reap_seconds: float = Field(10.0, gt=0, description="how often workers look for lapsed leases and lost jobs")
+    max_claims: int = Field(
+        3, ge=1, description="a job claimed this often without ending (its runs stopped their workers) fails"
+    )
     retry_min_seconds: float = Field(1.0, gt=0, description="first wait before retrying a transient fault")
     retry_max_seconds: float = Field(30.0, gt=0, description="longest wait between retries of a transient fault")
 

@@ -25,6 +25,7 @@ that calls the foreign library, so nothing above that module ever sees them.
     ├── IdempotencyConflict            422  an Idempotency-Key reused for another request
     ├── JobTimeout                     503  a job ran past its time limit or its deadline
     ├── ModelIntegrityError            500  weight file missing or its sha256 differs
+    ├── WorkerLost                     500  the job's runs stopped their worker too often (a poison job)
     ├── OutputError                    500  result could not be written
     ├── UpstreamError                  502  the image server answered badly
     │   └── ResolverUnavailable        502  DNS said "try again" (retryable)
@@ -181,6 +182,15 @@ class ModelIntegrityError(EnhanceItError):
     status_code = 500
     slug = "model-integrity"
     title = "Model weights missing or corrupt"
+
+
+class WorkerLost(EnhanceItError):
+    """A job whose runs ended with their worker (killed, out of memory) as often as ``jobs.max_claims``: it is
+    failed rather than given to yet another worker."""
+
+    status_code = 500
+    slug = "worker-lost"
+    title = "The job stopped its worker"
 
 
 class OutputError(EnhanceItError):

@@ -48,6 +48,11 @@ class Metrics(Observer):
             registry=self.registry,
         )
         self.jobs_finished = Counter("enhanceit_jobs_finished", "Jobs finished", ["status"], registry=self.registry)
+        self.jobs_worker_lost = Counter(
+            "enhanceit_jobs_worker_lost",
+            "Jobs failed because each of their runs stopped its worker (jobs.max_claims)",
+            registry=self.registry,
+        )
         self.megapixels_total = Counter(
             "enhanceit_megapixels_processed", "Input megapixels enhanced", registry=self.registry
         )
@@ -86,6 +91,8 @@ class Metrics(Observer):
 
     def finished(self, job: Job) -> None:
         self.jobs_finished.labels(job.status.value).inc()
+        if job.error is not None and job.error.type == "worker-lost":
+            self.jobs_worker_lost.inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

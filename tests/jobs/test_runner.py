@@ -166,6 +166,24 @@ def test_a_finished_job_delivered_again_is_left_alone(tmp_path: Path, status: Jo
     assert job is not None and job.status == status and job.attempts == 0
 
 
+def test_a_job_claimed_as_often_as_max_claims_without_ending_fails_as_worker_lost(tmp_path: Path) -> None:
+    """Each claim whose worker died leaves the job running until the reaper re-queues it: the claim after the
+    last allowed one fails the job instead of killing another worker. One lost worker is retried as usual."""
+    runner, store, job_id = setup(tmp_path, FlakyStorage(failures=0), png_bytes(), max_claims=3)
+    for _ in range(3):  # a worker claims the job and dies; the reaper puts it back
+        store.claim(job_id, "a-worker-that-dies", now().replace(year=2000))
+        assert store.requeue(job_id, lapsed_at=now())
+    job = runner.run(job_id)
+    assert job is not None and job.status == JobStatus.FAILED and job.attempts == 3
+    assert job.error is not None and job.error.type == "worker-lost" and "3 times" in job.error.message
+
+    runner, store, job_id = setup(tmp_path, FlakyStorage(failures=0), png_bytes(), max_claims=3)
+    store.claim(job_id, "a-worker-that-dies", now().replace(year=2000))
+    assert store.requeue(job_id, lapsed_at=now())
+    job = runner.run(job_id)
+    assert job is not None and job.status == JobStatus.SUCCEEDED and job.attempts == 2
+
+
 class DownFor(MemoryStorage):
     """Publishing fails for ``seconds`` from the first try, like an object store that is down for a while."""
 

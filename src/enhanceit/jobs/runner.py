@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 from enhanceit import __version__, logs
 from enhanceit.config import JobSettings, Settings
 from enhanceit.engine.runtime import Engine
-from enhanceit.errors import Canceled, EnhanceItError, JobTimeout
+from enhanceit.errors import Canceled, EnhanceItError, JobTimeout, WorkerLost
 from enhanceit.imaging.formats import FORMATS, extension, media_type, output_format
 from enhanceit.imaging.probe import ImageInfo, probe
 from enhanceit.jobs.lease import LeaseKeeper, deadline_of, lease_end, new_owner
@@ -207,6 +207,11 @@ class JobRunner:
         until = _monotonic_until(deadline_of(found, jobs))
         if until <= time.monotonic():
             return self._finish(found, JobStatus.FAILED, {"error": JobError.of(past_deadline(jobs))}, until)
+        if found.status == JobStatus.QUEUED and found.attempts >= jobs.max_claims:
+            # every earlier claim ended with its worker (the reaper re-queued it each time): a poison job
+            lost = WorkerLost(f"the job stopped its worker {found.attempts} times")
+            logger.warning("failing the job: %s", lost.detail)
+            return self._finish(found, JobStatus.FAILED, {"error": JobError.of(lost)}, until)
         owner = new_owner()
         job = retrying(
             lambda: self.store.claim(job_id, owner, lease_end(jobs)), until=until, backoff=backoff, what="claim"
