@@ -196,3 +196,43 @@ def test_gif_frames_are_within_30_db_of_each_frame_enhanced_alone(engine: Engine
         want = load(tmp_path / f"f{k}-2x.png")
         assert got[k].shape == want.shape
         assert psnr(got[k], want) >= 30, (k, psnr(got[k], want))
+
+
+def with_alpha(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """RGBA frames: a transparent square in each, so alpha must survive (and not be joined twice)."""
+    out = []
+    for frame in frames:
+        alpha = np.full(frame.shape[:2], 255, np.uint8)
+        alpha[8:24, 8:24] = 0
+        out.append(np.dstack([frame, alpha]))
+    return out
+
+
+@pytest.mark.parametrize("size", [{"scale": 1}, {"scale": 0.5}, {"scale": 2}, {"width": 72}], ids=str)
+@pytest.mark.parametrize(
+    ("suffix", "alpha", "options"),
+    [
+        ("webp", False, {"lossless": True}),
+        ("webp", True, {"lossless": True}),
+        ("gif", False, {}),
+        ("gif", True, {}),
+        ("png", False, {}),
+        ("png", True, {}),
+    ],
+    ids=["webp", "webp-alpha", "gif", "gif-transparent", "apng", "apng-alpha"],
+)
+def test_every_animated_format_at_every_kind_of_scale(
+    nearest: Engine, tmp_path: Path, suffix: str, alpha: bool, options: dict[str, object], size: dict[str, float]
+) -> None:
+    """With no network pass (1x, or a downscale, without noise reduction) the decoded frame went to the encoder
+    with its alpha, and alpha was joined again: every animated WebP (libvips reads them as RGBA) failed."""
+    frames = pans(3)
+    src = save_animation(with_alpha(frames) if alpha else frames, tmp_path / f"in.{suffix}", [80, 80, 80], **options)
+    out = run(nearest, src, tmp_path / f"out.{suffix}", **size)
+    width = int(size["width"]) if "width" in size else round(48 * size["scale"])
+    assert (out.encoded.width, out.frames) == (width, 3)
+    result = pillow_frames(tmp_path / f"out.{suffix}")
+    assert len(result) == 3 and result[0].shape[1] == width
+    if alpha:  # the transparent square is still transparent, the rest opaque
+        corner, middle = result[1][0, width - 1, 3], result[1][round(16 * width / 48), round(16 * width / 48), 3]
+        assert corner > 200 and middle < 50, (corner, middle)

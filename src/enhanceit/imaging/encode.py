@@ -88,7 +88,10 @@ def encode(
 def composed(result: Raster, decoded: Decoded, fmt: OutputFormat, width: int, height: int) -> Iterator[pyvips.Image]:
     """``result`` streamed into libvips and composed for ``fmt``: exact size, alpha, grey, profile. The
     streams it reads stay alive until the block ends."""
-    streams = [StreamedRaster(result)]
+    colour = None
+    if result is decoded.raster and decoded.alpha:  # no pass ran: the decoded frame, whose alpha joins below
+        colour = slice(0, decoded.raster.info.bands - 1)
+    streams = [StreamedRaster(result, bands=colour)]
     alpha = None
     if decoded.alpha:
         streams.append(StreamedRaster(decoded.raster, bands=slice(decoded.raster.info.bands - 1, None)))
