@@ -82,3 +82,29 @@ def test_a_file_cut_inside_its_header_is_refused(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:40])
     with pytest.raises(UndecodableImage):
         decode(path, probe(path), tmp_path)
+
+
+def with_a_preview(main: bytes, preview: bytes) -> bytes:
+    """``main`` with ``preview`` (a whole JPEG, end marker included) in a comment segment after SOI, where
+    cameras put their EXIF previews."""
+    segment = b"\xff\xfe" + (len(preview) + 2).to_bytes(2, "big") + preview
+    return main[:2] + segment + main[2:]
+
+
+@pytest.mark.parametrize("progressive", [False, True], ids=["baseline", "progressive"])
+def test_a_cut_short_jpeg_with_an_embedded_preview_is_filled(tmp_path: Path, progressive: bool) -> None:
+    """thumbor's BlueSquare_truncated.jpg: the preview's end marker lies in the file's last 4 KB, and a tail
+    search took the file for whole (then refused it). The marker walk skips the preview."""
+    main = to_vips(photo("astronaut", 96)).jpegsave_buffer(Q=80, interlace=progressive)
+    preview = to_vips(photo("coffee", 16)).jpegsave_buffer(Q=50)
+    data = with_a_preview(main, preview)
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(data[: len(data) - len(main) // 3])
+    assert len(path.read_bytes()) < 4096 and b"\xff\xd9" in path.read_bytes()  # the case that fooled the tail search
+    decoded = decode(path, probe(path), tmp_path)
+    assert decoded.warnings == [TRUNCATED]
+    with pytest.raises(UndecodableImage, match="ends early"):
+        decode(path, probe(path), tmp_path, strict=True)
+    whole = tmp_path / "whole.jpg"
+    whole.write_bytes(data)
+    assert decode(whole, probe(whole), tmp_path).warnings == []

@@ -17,6 +17,8 @@ classes every PNG read error as truncation.) Intact files are decoded once.
 
 from __future__ import annotations
 
+import mmap
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,18 +123,71 @@ def _decode(path: Path, info: ImageInfo, workdir: Path, fail_on: str) -> Decoded
 
 #: Where a complete file's last marker is found: JPEG's EOI; PNG's IEND chunk (type and CRC). Both may be
 #: followed by a little trailing data, which some encoders write.
-_END_MARKERS = {"jpeg": b"\xff\xd9", "png": b"IEND\xaeB`\x82"}
+_PNG_END = b"IEND\xaeB`\x82"
 _TAIL_BYTES = 4096
 
 
 def cut_short(path: Path, fmt: str) -> bool:
-    """Whether a JPEG or PNG file stops before its end marker (other formats: never said)."""
-    marker = _END_MARKERS.get(fmt)
-    if marker is None:
+    """Whether a JPEG or PNG file stops before its end marker (other formats: never said).
+
+    A PNG's IEND chunk is its last bytes. A JPEG is walked from marker to marker to the end of its own
+    scans: an end marker anywhere else (an embedded preview's, in its EXIF block or a comment) says nothing
+    about the main image, and a tail search took such a preview's for the file's end."""
+    if fmt == "png":
+        with path.open("rb") as f:
+            f.seek(max(0, path.stat().st_size - _TAIL_BYTES))
+            return _PNG_END not in f.read()
+    if fmt != "jpeg":
         return False
     with path.open("rb") as f:
-        f.seek(max(0, path.stat().st_size - _TAIL_BYTES))
-        return marker not in f.read()
+        try:
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError:  # an empty file
+            return True
+        with data:
+            return _jpeg_ends_early(data)
+
+
+def _jpeg_ends_early(data: mmap.mmap) -> bool:
+    """Walk the marker segments (skipping each by its length) and each scan's entropy-coded data (where FF 00
+    is a stuffed byte and FF D0-D7 a restart marker) until EOI; True if the data runs out first. A file that
+    is malformed rather than short is not called cut short: the decoder's own error stands for it."""
+    end = len(data)
+    pos = 2  # after SOI
+    while pos < end:
+        if data[pos] != 0xFF:
+            return False
+        while pos < end and data[pos] == 0xFF:  # fill bytes before a marker
+            pos += 1
+        if pos >= end:
+            return True
+        marker = data[pos]
+        pos += 1
+        if marker == 0xD9:  # EOI
+            return False
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a segment
+            continue
+        if pos + 2 > end:
+            return True
+        length = int.from_bytes(data[pos : pos + 2], "big")
+        if length < 2:
+            return False
+        pos += length
+        if pos > end:
+            return True
+        if marker == 0xDA:  # a scan: its data runs to the next marker that is not stuffing or a restart
+            while True:
+                pos = data.find(b"\xff", pos)
+                if pos < 0 or pos + 1 >= end:
+                    return True
+                following = data[pos + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7:
+                    pos += 2
+                elif following == 0xFF:
+                    pos += 1
+                else:
+                    break
+    return True
 
 
 def decode(path: Path, info: ImageInfo, workdir: Path, *, strict: bool = False) -> Decoded:
