@@ -18,7 +18,6 @@ classes every PNG read error as truncation.) Intact files are decoded once.
 from __future__ import annotations
 
 import mmap
-
 from dataclasses import dataclass, field
 from pathlib import Path
 
