@@ -108,3 +108,14 @@ def test_a_cut_short_jpeg_with_an_embedded_preview_is_filled(tmp_path: Path, pro
     whole = tmp_path / "whole.jpg"
     whole.write_bytes(data)
     assert decode(whole, probe(whole), tmp_path).warnings == []
+
+
+def test_a_cut_short_interlaced_png_is_refused_in_plain_words(tmp_path: Path) -> None:
+    """libvips decodes an interlaced PNG whole or not at all; its message ("unable to call rawsave") said
+    nothing to a user."""
+    path = tmp_path / "interlaced.png"
+    to_vips(photo("astronaut", 128)).pngsave(str(path), interlace=True)
+    _cut(path, 0.6)
+    with pytest.raises(UndecodableImage, match="ends early, and what arrived cannot be shown") as caught:
+        decode(path, probe(path), tmp_path)
+    assert "rawsave" not in str(caught.value)

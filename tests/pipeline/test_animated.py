@@ -10,7 +10,8 @@ import pytest
 from enhanceit.config import LimitSettings
 from enhanceit.engine.fake import NearestBackend, fake_engine
 from enhanceit.engine.runtime import Engine
-from enhanceit.errors import Canceled, ImageTooLarge, InvalidRequest
+from enhanceit.errors import Canceled, ImageTooLarge, InvalidRequest, UndecodableImage
+from enhanceit.imaging.decode import TRUNCATED_FRAMES
 from enhanceit.imaging.formats import sniff
 from enhanceit.imaging.probe import probe
 from enhanceit.options import EnhanceOptions
@@ -236,3 +237,16 @@ def test_every_animated_format_at_every_kind_of_scale(
     if alpha:  # the transparent square is still transparent, the rest opaque
         corner, middle = result[1][0, width - 1, 3], result[1][round(16 * width / 48), round(16 * width / 48), 3]
         assert corner > 200 and middle < 50, (corner, middle)
+
+
+def test_a_cut_short_gif_says_so_and_strict_refuses_it(nearest: Engine, tmp_path: Path) -> None:
+    """A GIF cut at half its length came back with the frames that arrived whole, and no word of the rest."""
+    whole = save_animation(pans(20), tmp_path / "whole.gif", [50] * 20)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.gif"
+    cut.write_bytes(data[: len(data) // 2])
+    out = run(nearest, cut, tmp_path / "out.gif")
+    assert 1 < out.frames < 20 and out.warnings == [TRUNCATED_FRAMES]
+    with pytest.raises(UndecodableImage, match="ends early"):
+        run(nearest, cut, tmp_path / "strict.gif", strict=True)
+    assert run(nearest, whole, tmp_path / "out2.gif").warnings == []

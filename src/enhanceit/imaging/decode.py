@@ -32,6 +32,7 @@ from enhanceit.imaging.vips import pyvips
 _RGB = ("srgb", "rgb", "rgb16")
 _GREY = ("b-w", "grey16")
 TRUNCATED = "the image data ended early; missing rows were filled"
+TRUNCATED_FRAMES = "the animation's data ended early; the frames that arrived whole were kept"
 
 
 @dataclass
@@ -127,7 +128,7 @@ _TAIL_BYTES = 4096
 
 
 def cut_short(path: Path, fmt: str) -> bool:
-    """Whether a JPEG or PNG file stops before its end marker (other formats: never said).
+    """Whether a JPEG, PNG or GIF file stops before its end marker (other formats: never said).
 
     A PNG's IEND chunk is its last bytes. A JPEG is walked from marker to marker to the end of its own
     scans: an end marker anywhere else (an embedded preview's, in its EXIF block or a comment) says nothing
@@ -136,6 +137,10 @@ def cut_short(path: Path, fmt: str) -> bool:
         with path.open("rb") as f:
             f.seek(max(0, path.stat().st_size - _TAIL_BYTES))
             return _PNG_END not in f.read()
+    if fmt == "gif":  # its last byte is the trailer, ';'
+        with path.open("rb") as f:
+            f.seek(max(0, path.stat().st_size - 1))
+            return f.read() != b";"
     if fmt != "jpeg":
         return False
     with path.open("rb") as f:
@@ -202,7 +207,9 @@ def decode(path: Path, info: ImageInfo, workdir: Path, *, strict: bool = False) 
         raise UndecodableImage(f"the {info.format.upper()} image data ends early (refused: strict)")
     try:
         decoded = _decode(path, info, workdir, "none")
-    except pyvips.Error:
-        raise error from None
+    except pyvips.Error:  # e.g. an interlaced PNG, which libvips decodes whole or not at all
+        raise UndecodableImage(
+            f"the {info.format.upper()} image data ends early, and what arrived cannot be shown"
+        ) from None
     decoded.warnings.append(TRUNCATED)
     return decoded

@@ -24,7 +24,8 @@ from enhanceit.config import LimitSettings
 from enhanceit.engine.choose import choose
 from enhanceit.engine.plan import Plan, target_size
 from enhanceit.engine.runtime import Engine, Progress
-from enhanceit.imaging.decode import TRUNCATED, cut_short, decode
+from enhanceit.errors import UndecodableImage
+from enhanceit.imaging.decode import TRUNCATED, TRUNCATED_FRAMES, cut_short, decode
 from enhanceit.imaging.encode import Encoded, encode
 from enhanceit.imaging.probe import ImageInfo, probe
 from enhanceit.models.spec import ModelSpec
@@ -91,7 +92,9 @@ def resolve_options(src: Path, options: EnhanceOptions) -> EnhanceOptions:
 
 def input_warnings(src: Path, info: ImageInfo) -> list[str]:
     """The warnings decoding ``src`` gives, known without decoding it: for a result that is reused."""
-    return [TRUNCATED] if cut_short(src, info.format) else []
+    if not cut_short(src, info.format):
+        return []
+    return [TRUNCATED_FRAMES if info.animated else TRUNCATED]
 
 
 def enhance_file(
@@ -117,6 +120,12 @@ def enhance_file(
     if info.animated and options.frames == "all":
         from enhanceit.pipeline.animated import enhance_animation
 
+        warnings = []
+        if cut_short(src, info.format):  # libvips keeps the frames that arrived whole and says nothing
+            if options.strict:
+                raise UndecodableImage(f"the {info.format.upper()} animation's data ends early (refused: strict)")
+            warnings.append(TRUNCATED_FRAMES)
+
         encoded, reused = enhance_animation(
             src,
             dst,
@@ -131,7 +140,7 @@ def enhance_file(
             progress=progress,
             check=check,
         )
-        return Outcome(encoded, info, spec, plan, timings=clock.timings, reused_frames=reused)
+        return Outcome(encoded, info, spec, plan, timings=clock.timings, warnings=warnings, reused_frames=reused)
     with tempfile.TemporaryDirectory(prefix="enhanceit-", dir=tmp_dir) as scratch:
         work = Path(scratch)
         with clock.phase("decode"):
