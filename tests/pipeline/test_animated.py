@@ -250,3 +250,13 @@ def test_a_cut_short_gif_says_so_and_strict_refuses_it(nearest: Engine, tmp_path
     with pytest.raises(UndecodableImage, match="ends early"):
         run(nearest, cut, tmp_path / "strict.gif", strict=True)
     assert run(nearest, whole, tmp_path / "out2.gif").warnings == []
+
+
+def test_the_work_of_every_frame_counts(nearest: Engine, tmp_path: Path) -> None:
+    """300 distinct 1024² frames at 4x was accepted (the limit saw one frame): hours of CUnet. The limit
+    counts every frame; the same animation's first frame alone still fits."""
+    src = save_animation(pans(30, 64, 64), tmp_path / "in.gif", [50] * 30)
+    limits = LimitSettings(max_output_pixels=64 * 64 * 4 * 10)  # ten frames' worth at 2x
+    with pytest.raises(ImageTooLarge, match="30 frames of 64x64"):
+        run(nearest, src, tmp_path / "out.gif", limits)
+    assert run(nearest, src, tmp_path / "first.png", limits, frames="first").frames == 1

@@ -78,9 +78,10 @@ def prepare(
     check_input(info, limits)
     fmt = output_format_for(info, options.format, options.frames)
     width, height = target_size(info.width, info.height, options.scale, options.width, options.height)
-    check_output_size(width, height, fmt, limits, frames=info.frames if options.frames == "all" else 1)
+    frames = info.frames if options.frames == "all" else 1
+    check_output_size(width, height, fmt, limits, frames=frames)
     spec, plan = choose(engine.registry, options.model, options.noise, info.width, info.height, width, height)
-    check_work(info, plan, options.tta, limits)
+    check_work(info, plan, options.tta, limits, frames=frames)
     return info, spec, plan
 
 
