@@ -28,7 +28,7 @@ from enhanceit.jobs.queue.base import JobQueue
 from enhanceit.jobs.queue.inprocess import InProcessQueue
 from enhanceit.jobs.reaper import Reaper
 from enhanceit.jobs.runner import JobRunner, Observers
-from enhanceit.jobs.scratch import remove_stale_scratch
+from enhanceit.jobs.scratch import sweep_scratch
 from enhanceit.jobs.service import JobService, render
 from enhanceit.jobs.store.base import JobStore
 from enhanceit.jobs.waiters import Waiters
@@ -130,8 +130,9 @@ def start(services: Services) -> None:
     default model loads and housekeeping runs on threads of their own, off the start path."""
     services.storage.start()
     services.queue.start()
+    # scratch of processes that no longer run (this one's, before a restart, too), now and every few minutes
+    sweep_scratch(services.settings.tmp_dir, services.stopping)
     if services.embedded is not None:
-        remove_stale_scratch(services.settings.tmp_dir)  # only this process runs jobs here
         _resume(services, services.embedded)
     else:  # workers elsewhere: a reaper here too, first pass at start (off the start path: Redis may be away)
         Reaper(services.store, services.queue, services.settings.jobs, notify=services.webhooks.notify).start(
@@ -220,11 +221,15 @@ def _worker_process(settings: Settings, threads: int) -> int:
     assert settings.queue.url is not None
     logs.stamp_records()
     tune_allocator()
-    remove_stale_scratch(settings.tmp_dir)
+    stop_sweeping = threading.Event()
+    sweep_scratch(settings.tmp_dir, stop_sweeping)
     engine = engine_from(settings)
     load_default_model(engine)
     storage = make_storage(settings)
     store = job_store(settings)
     webhooks = webhook_sender(settings, storage)
     runner = JobRunner(settings, engine, storage, store, notify=webhooks.notify)
-    return serve(settings, threads, runner, store, webhooks)
+    try:
+        return serve(settings, threads, runner, store, webhooks)
+    finally:
+        stop_sweeping.set()

@@ -34,3 +34,28 @@ def test_the_embedded_service_cleans_its_scratch_folder_at_start(tmp_path: Path)
     server, _ = start(make_settings(tmp_path, tmp_dir=tmp))
     with server:
         assert not stale.exists()
+
+
+def test_a_dead_processs_scratch_goes_at_once_a_live_ones_stays(tmp_path: Path) -> None:
+    """A SIGKILL and an immediate restart left 1.5 GB: the folders were removed only after an hour. Now a
+    folder names its owner (pid and start time) and goes as soon as that process no longer runs, whatever
+    its age; a process that got the dead one's pid is not taken for it."""
+    import subprocess
+    import sys
+
+    from enhanceit.jobs.scratch import JOB_PREFIX, _start_ticks, owned
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        ticks = _start_ticks(child.pid)
+        assert ticks is not None
+        theirs = scratch(tmp_path, f"{JOB_PREFIX}{child.pid}.{ticks}-abc", 1)
+        reused_pid = scratch(tmp_path, f"{JOB_PREFIX}{child.pid}.{int(ticks) + 1}-def", 1)  # an earlier owner
+        mine = scratch(tmp_path, f"{owned(JOB_PREFIX)}ghi", 1)
+        assert remove_stale_scratch(tmp_path) == 1
+        assert theirs.exists() and mine.exists() and not reused_pid.exists()
+    finally:
+        child.kill()
+        child.wait()
+    assert remove_stale_scratch(tmp_path) == 1  # fresh, but its owner is gone
+    assert not theirs.exists() and mine.exists()

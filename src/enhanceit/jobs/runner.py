@@ -38,7 +38,7 @@ from enhanceit.imaging.probe import ImageInfo, probe
 from enhanceit.jobs.lease import LeaseKeeper, deadline_of, lease_end, new_owner
 from enhanceit.jobs.model import Job, JobError, JobResult, JobStatus, now
 from enhanceit.jobs.retry import Backoff, retrying
-from enhanceit.jobs.scratch import JOB_PREFIX
+from enhanceit.jobs.scratch import JOB_PREFIX, REUSE_PREFIX, owned
 from enhanceit.jobs.store.base import JobStore
 from enhanceit.models.spec import ModelSpec
 from enhanceit.options import EnhanceOptions
@@ -329,7 +329,7 @@ class JobRunner:
     ) -> tuple[JobStatus, dict[str, Any]]:
         """One try: the status and fields to record. Transient faults propagate, for :func:`retrying`."""
         timings: dict[str, float] = {}
-        with tempfile.TemporaryDirectory(prefix=JOB_PREFIX, dir=self.settings.tmp_dir) as scratch:
+        with tempfile.TemporaryDirectory(prefix=owned(JOB_PREFIX), dir=self.settings.tmp_dir) as scratch:
             work = Path(scratch)
             source = work / "input"
             started = time.perf_counter()
@@ -405,7 +405,7 @@ class JobRunner:
         found = self.storage.head(key)
         if found is None or found.expires_at - now() < MIN_REMAINING:
             return None
-        with tempfile.TemporaryDirectory(prefix="enhanceit-reuse-", dir=self.settings.tmp_dir) as scratch:
+        with tempfile.TemporaryDirectory(prefix=owned(REUSE_PREFIX), dir=self.settings.tmp_dir) as scratch:
             path = Path(scratch) / "result"
             with self.storage.open(key) as src, path.open("wb") as out:
                 out.write(src.read(1 << 16))  # enough for any header we write

@@ -32,6 +32,7 @@ from enhanceit.bootstrap import Services
 from enhanceit.errors import InvalidRequest, PayloadTooLarge, StorageUnavailable, UnsupportedFormat
 from enhanceit.imaging.formats import FORMAT_ALIASES, READABLE, SNIFF_BYTES, sniff
 from enhanceit.jobs.model import Job, JobStatus
+from enhanceit.jobs.scratch import UPLOAD_PREFIX, owned
 from enhanceit.jobs.service import Upload
 from enhanceit.options import EnhanceOptions
 
@@ -151,7 +152,7 @@ async def enhance(
     if idempotency_key is not None and not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
         raise InvalidRequest("Idempotency-Key must be 1-255 visible ASCII characters")
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    with tempfile.TemporaryDirectory(prefix="enhanceit-upload-", dir=services.settings.tmp_dir) as scratch:
+    with tempfile.TemporaryDirectory(prefix=owned(UPLOAD_PREFIX), dir=services.settings.tmp_dir) as scratch:
         try:
             if ctype == "multipart/form-data":
                 async with request.form(max_files=1, max_fields=20) as form:  # closes its spooled files
