@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from enhanceit.errors import UndecodableImage, UnsupportedFormat
-from enhanceit.imaging import bmp
+from enhanceit.imaging import bmp, isobmff
 from enhanceit.imaging.formats import FORMATS, READABLE, SNIFF_BYTES, InputFormat, sniff
 from enhanceit.imaging.vips import pyvips
 
@@ -32,6 +32,8 @@ class ImageInfo:
     codec: str = ""
     #: Frames of an animation (GIF, WebP, APNG), 1 for a still image; ``width`` x ``height`` is one frame.
     frames: int = 1
+    #: Pixels the decoder holds at most, where more than ``width`` x ``height`` (a HEIF grid before its crop).
+    decoder_pixels: int = 0
 
     @property
     def pixels(self) -> int:
@@ -90,6 +92,7 @@ def probe(path: Path) -> ImageInfo:
     frames = 1
     if FORMATS[fmt].reads_animation:
         frames = _apng_frames(path) if fmt == "png" else pages
+    decoder_pixels = isobmff.decoded_pixels(path) if fmt in ("heif", "avif") else 0
     return ImageInfo(
         format=fmt,
         width=width,
@@ -103,6 +106,7 @@ def probe(path: Path) -> ImageInfo:
         pages=pages,
         codec=codec,
         frames=frames,
+        decoder_pixels=decoder_pixels,
     )
 
 

@@ -15,6 +15,11 @@ def check_input(info: ImageInfo, limits: LimitSettings) -> None:
             f"the image has {info.width}x{info.height} = {info.pixels:,} pixels; "
             f"the limit is {limits.max_input_pixels:,}"
         )
+    if info.decoder_pixels > limits.max_input_pixels:  # a HEIF grid, built whole before it is cropped
+        raise ImageTooLarge(
+            f"the {info.format.upper()} file's images add up to {info.decoder_pixels:,} pixels before its crop; "
+            f"the limit is {limits.max_input_pixels:,}"
+        )
     if info.frames > limits.max_frames:
         raise ImageTooLarge(f"the animation has {info.frames:,} frames; the limit is {limits.max_frames:,}")
 
