@@ -5,8 +5,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from enhanceit.allocator import wait_passively
 from enhanceit.config import LimitSettings
 from enhanceit.engine.runtime import Engine, EngineConfig
+
+# First, before any test module is collected: some import ncnn at the top (tests/models), and libgomp reads
+# its wait policy once, when ncnn loads it (see enhanceit.allocator).
+wait_passively()
 
 
 @pytest.fixture(scope="session")
