@@ -131,6 +131,7 @@ def test_a_job_flows_api_redis_worker_storage_api(workers: Workers, clean_redis:
         assert c.get("/readyz").json()["checks"]["queue"] == "ok"
 
 
+@pytest.mark.slow  # about 35 s here: it waits until another worker takes up the killed one's job
 def test_a_killed_worker_loses_no_job(workers: Workers, clean_redis: str, tmp_path: Path) -> None:
     settings = distributed_settings(tmp_path, clean_redis)
     (first,) = workers.start(1)

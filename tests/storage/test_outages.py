@@ -36,6 +36,8 @@ from tests.storage.conftest import make_test_s3_client
 FAST_JOBS = {"retry_min_seconds": 0.2, "retry_max_seconds": 1, "deadline_seconds": 240, "max_concurrent": 1}
 FINISHED = {"succeeded", "failed", "canceled"}
 
+pytestmark = pytest.mark.slow  # each outage lasts until SeaweedFS is back: about 20 s
+
 
 def submit(c: httpx.Client, i: int) -> httpx.Response:
     files = {"file": (f"{i}.png", png_bytes(photo("coffee", 32) + i), "image/png")}
@@ -124,6 +126,7 @@ def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None
         time.sleep(0.05)
 
 
+@pytest.mark.s3
 def test_s3_stopped_while_jobs_run_then_they_succeed(
     tmp_path: Path, own_seaweedfs: servers.SeaweedFS, aws_environment: None
 ) -> None:
