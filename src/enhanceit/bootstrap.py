@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from enhanceit import logs
-from enhanceit.allocator import tune_allocator
+from enhanceit.allocator import configure_process
 from enhanceit.config import Settings
 from enhanceit.engine.runtime import Engine, engine_from
 from enhanceit.jobs.model import JobStatus, now
@@ -220,7 +220,7 @@ def _worker_process(settings: Settings, threads: int) -> int:
 
     assert settings.queue.url is not None
     logs.stamp_records()
-    tune_allocator()
+    configure_process()  # again in a spawned child: the allocator setting is per process
     stop_sweeping = threading.Event()
     sweep_scratch(settings.tmp_dir, stop_sweeping)
     engine = engine_from(settings)

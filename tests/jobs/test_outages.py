@@ -32,6 +32,8 @@ FAST_JOBS = {
 }
 FINISHED = {"succeeded", "failed", "canceled"}
 
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+
 
 @pytest.fixture
 def redis_aof(tmp_path: Path) -> Iterator[RedisProcess]:

@@ -11,6 +11,8 @@ import pytest
 from tests.api.conftest import make_settings, start
 from tests.jobs.redis_server import RedisProcess
 
+pytestmark = pytest.mark.redis
+
 
 @pytest.fixture(params=[False, True], ids=["no-aof", "aof"])
 def redis(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RedisProcess]:

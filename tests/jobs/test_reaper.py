@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from enhanceit.config import JobSettings
 from enhanceit.jobs.model import Job, JobStatus, Source, now
 from enhanceit.jobs.queue.base import JobQueue
@@ -99,12 +101,13 @@ def test_a_finished_job_is_never_touched() -> None:
     assert store.require(job.id).status == JobStatus.SUCCEEDED
 
 
-def test_a_job_recorded_but_not_sent_is_accepted_and_the_reaper_sends_it(tmp_path: Path) -> None:
+def test_a_job_recorded_but_not_sent_is_accepted_and_the_reaper_sends_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Redis went away between the record and the message: the client was told 503 for a job that existed."""
-    import time
-
     from enhanceit.engine.fake import fake_engine
     from enhanceit.errors import StorageUnavailable
+    from enhanceit.jobs import reaper
     from enhanceit.jobs.runner import JobRunner
     from enhanceit.jobs.service import JobService
     from enhanceit.storage.in_memory import MemoryStorage
@@ -119,7 +122,12 @@ def test_a_job_recorded_but_not_sent_is_accepted_and_the_reaper_sends_it(tmp_pat
     service = JobService(settings, engine, storage, store, queue, JobRunner(settings, engine, storage, store))
     job = service.submit(EnhanceOptions(), url="http://127.0.0.1:9/a.png")
     assert store.require(job.id).status == JobStatus.QUEUED  # accepted, not refused
-    time.sleep(0.02)
     sender = FakeQueue(waiting=set())
-    assert Reaper(store, sender, JobSettings(lease_seconds=0.01)).sweep().resent == [job.id]
+    sweeper = Reaper(store, sender, SETTINGS)
+    assert not sweeper.sweep() and sender.sent == []  # untouched for less than a lease: the API may yet send it
+    # A sweep a lease's length later (the reaper's clock, not a sleep: the record's age is what counts).
+    later = store.require(job.id).updated_at + timedelta(seconds=SETTINGS.lease_seconds + 1)
+    monkeypatch.setattr(reaper, "now", lambda: later)
+    assert sweeper.sweep().resent == [job.id]
     assert sender.sent == [job.id]
+    assert store.require(job.id).status == JobStatus.QUEUED

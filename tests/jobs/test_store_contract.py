@@ -17,7 +17,7 @@ from enhanceit.jobs.store.sqlite import SqliteJobStore
 from enhanceit.options import EnhanceOptions
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> JobStore:
     if request.param == "memory":
         return MemoryJobStore()

@@ -14,6 +14,8 @@ from enhanceit.storage.base import Storage
 from tests.api.conftest import decode, make_settings, png_bytes, start
 from tests.helpers import photo
 
+pytestmark = pytest.mark.s3
+
 
 @pytest.mark.parametrize("kind", ["s3", "gcs"])
 def test_results_go_to_the_bucket_and_links_come_from_it(

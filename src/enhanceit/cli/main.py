@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from enhanceit import __version__
-from enhanceit.allocator import tune_allocator
+from enhanceit.allocator import configure_process
 from enhanceit.cli import config, models, serve, storage, upscale, worker
 from enhanceit.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 from enhanceit.errors import EnhanceItError, InvalidRequest
@@ -31,8 +31,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    configure_process()  # first: before any command loads ncnn
     args = parser().parse_args(argv)
-    tune_allocator()
     try:
         code: int = args.run(args)
         return code

@@ -23,16 +23,13 @@ from typing import Any
 
 import numpy as np
 
+from enhanceit.allocator import wait_passively
 from enhanceit.engine.base import FloatImage
 from enhanceit.errors import EnhanceItError, ModelIntegrityError
 from enhanceit.models.spec import Net
 
-# ncnn's wheel uses GNU OpenMP, whose threads spin at every layer's barrier. When cores are shared (a busy
-# machine, a container on a node with neighbours) a spinning thread burns the time slice its partner needs:
-# measured here with the other core busy, CUnet tiles on a two-thread extractor took 6.9 s where one thread
-# took 0.8 s; with passive waiting 1.2 s. Set before ncnn (and its libgomp) is first loaded; an operator's
-# own OMP_WAIT_POLICY wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Why, and where entry points do it first: enhanceit.allocator. Here for code that uses the engine directly.
+wait_passively()
 
 _gpu_lock = threading.Lock()
 _gpu_count: int | None = None
