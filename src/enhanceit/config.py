@@ -108,6 +108,12 @@ class LimitSettings(BaseModel):
         "an animated WebP counts frames x width x height",
     )
     max_frames: int = Field(300, ge=1, description="most frames of an animation, read from its header")
+    max_scratch_bytes: int = Field(
+        1 << 30,
+        ge=1 << 20,
+        description="scratch disk one job may need (decoded input, the passes' rasters, an animation's frames), "
+        "counted from the header",
+    )
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, description="largest upload or download")
     max_json_bytes: int = Field(
         64 * 1024, ge=1024, description="largest JSON request body (parameters only: parsing costs ~20x its size)"

@@ -27,6 +27,7 @@ that calls the foreign library, so nothing above that module ever sees them.
     ├── ModelIntegrityError            500  weight file missing or its sha256 differs
     ├── WorkerLost                     500  the job's runs stopped their worker too often (a poison job)
     ├── OutputError                    500  result could not be written
+    ├── InsufficientStorage            507  the scratch disk filled up
     ├── UpstreamError                  502  the image server answered badly
     │   └── ResolverUnavailable        502  DNS said "try again" (retryable)
     ├── StorageUnavailable             503  the object store failed (retryable)
@@ -35,6 +36,7 @@ that calls the foreign library, so nothing above that module ever sees them.
 
 from __future__ import annotations
 
+import errno
 import re
 
 #: Where the problem types are documented; a problem's ``type`` is this plus its slug.
@@ -197,6 +199,19 @@ class OutputError(EnhanceItError):
     status_code = 500
     slug = "output-error"
     title = "The result could not be written"
+
+
+class InsufficientStorage(EnhanceItError):
+    """The scratch disk filled up while a job ran (other jobs' files, or an estimate that fell short)."""
+
+    status_code = 507
+    slug = "insufficient-storage"
+    title = "Not enough scratch space"
+
+
+def disk_full(error: BaseException) -> bool:
+    """Whether ``error`` (an OSError, or a library's error that quotes one) says the disk is full."""
+    return getattr(error, "errno", None) == errno.ENOSPC or "No space left on device" in str(error)
 
 
 class UpstreamError(EnhanceItError):

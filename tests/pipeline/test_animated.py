@@ -260,3 +260,32 @@ def test_the_work_of_every_frame_counts(nearest: Engine, tmp_path: Path) -> None
     with pytest.raises(ImageTooLarge, match="30 frames of 64x64"):
         run(nearest, src, tmp_path / "out.gif", limits)
     assert run(nearest, src, tmp_path / "first.png", limits, frames="first").frames == 1
+
+
+def test_an_animations_scratch_is_counted_from_its_header(nearest: Engine, tmp_path: Path) -> None:
+    """Enhanced frames wait on disc for the encoder: a 7 KB GIF of 300 frames on a 2048² canvas needed a
+    15 GB strip and filled the worker's disk. What a job will need is counted from the header first."""
+    src = save_animation(pans(30, 64, 64), tmp_path / "in.gif", [50] * 30)
+    need = 30 * 128 * 128 * 3  # the strip alone, at 2x
+    with pytest.raises(ImageTooLarge, match="MB of scratch space"):
+        run(nearest, src, tmp_path / "out.gif", LimitSettings(max_scratch_bytes=max(need, 1 << 20)))
+    assert run(nearest, src, tmp_path / "ok.gif", LimitSettings(max_scratch_bytes=64 << 20)).frames == 30
+
+
+def test_a_disk_that_fills_up_is_a_507_not_an_internal_error(
+    nearest: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    from enhanceit.errors import InsufficientStorage
+
+    src = save_animation(pans(3), tmp_path / "in.gif", [50] * 3)
+
+    def full(*args: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "pwritev", full)  # every raster write, as on a full tmpfs
+    with pytest.raises(InsufficientStorage) as caught:
+        run(nearest, src, tmp_path / "out.gif")
+    assert caught.value.status_code == 507 and caught.value.slug == "insufficient-storage"

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from enhanceit.errors import OutputError
+from enhanceit.errors import InsufficientStorage, OutputError, disk_full
 from enhanceit.imaging.decode import Decoded
 from enhanceit.imaging.formats import FORMATS, OutputFormat
 from enhanceit.imaging.raster import Raster
@@ -118,6 +118,8 @@ def save_atomically(
     except pyvips.Error as e:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if disk_full(e):
+            raise InsufficientStorage("the disk filled up while the result was written; try again later") from None
         raise OutputError(f"encoding {fmt.upper()} failed: {str(e).splitlines()[0][:200]}") from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -24,13 +24,19 @@ from enhanceit.config import LimitSettings
 from enhanceit.engine.choose import choose
 from enhanceit.engine.plan import Plan, target_size
 from enhanceit.engine.runtime import Engine, Progress
-from enhanceit.errors import UndecodableImage
+from enhanceit.errors import InsufficientStorage, UndecodableImage, disk_full
 from enhanceit.imaging.decode import TRUNCATED, TRUNCATED_FRAMES, cut_short, decode
 from enhanceit.imaging.encode import Encoded, encode
 from enhanceit.imaging.probe import ImageInfo, probe
 from enhanceit.models.spec import ModelSpec
 from enhanceit.options import EnhanceOptions
-from enhanceit.pipeline.limits import check_input, check_output_size, check_work, output_format_for
+from enhanceit.pipeline.limits import (
+    check_input,
+    check_output_size,
+    check_scratch,
+    check_work,
+    output_format_for,
+)
 
 
 @dataclass
@@ -82,6 +88,7 @@ def prepare(
     check_output_size(width, height, fmt, limits, frames=frames)
     spec, plan = choose(engine.registry, options.model, options.noise, info.width, info.height, width, height)
     check_work(info, plan, options.tta, limits, frames=frames)
+    check_scratch(info, plan, limits, frames=frames)
     return info, spec, plan
 
 
@@ -108,6 +115,27 @@ def enhance_file(
     tmp_dir: Path | None = None,
     progress: Progress | None = None,
     check: Callable[[], None] | None = None,
+) -> Outcome:
+    """Enhance ``src`` into ``dst`` as ``options`` ask. A scratch disk that fills up meanwhile (other jobs'
+    files, say) is a 507, never an internal error."""
+    try:
+        return _enhance_file(src, dst, options, engine, limits, tmp_dir=tmp_dir, progress=progress, check=check)
+    except OSError as e:
+        if disk_full(e):
+            raise InsufficientStorage("the scratch disk filled up while the job ran; try again later") from None
+        raise
+
+
+def _enhance_file(
+    src: Path,
+    dst: Path,
+    options: EnhanceOptions,
+    engine: Engine,
+    limits: LimitSettings,
+    *,
+    tmp_dir: Path | None,
+    progress: Progress | None,
+    check: Callable[[], None] | None,
 ) -> Outcome:
     def checkpoint() -> None:
         if check is not None:
