@@ -94,3 +94,15 @@ def test_real_models_give_the_same_picture_either_way(tmp_path: Path, model_id: 
         results.append(load(out).astype(int))
     diff = np.abs(results[0] - results[1])
     assert diff.max() <= 1 and (diff > 0).mean() < 0.001
+
+
+def test_real_cugan_3x_nets_are_sized_by_their_own_memory() -> None:
+    """Real-CUGAN's 3x nets take 22 KB per padded tile pixel on ncnn, its 2x nets 15: sized by the model's
+    16, two 3x tiles in flight took a server to 558-583 MB under a 400 MB budget. Now one fits there, while
+    the 2x nets keep two."""
+    spec = get_model("realcugan-se")
+    three, two = spec.net(3, -1), spec.net(2, -1)
+    assert three is not None and two is not None
+    engine = Engine(EngineConfig(threads=2, backend="ncnn", memory_budget_mb=400))
+    assert engine.tiles_in_flight(spec, three, 64) == 1
+    assert engine.tiles_in_flight(spec, two, 64) == 2

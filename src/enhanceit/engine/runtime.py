@@ -292,16 +292,16 @@ class Engine:
         kind = self.kind(spec, net)
         tile = self._tile(spec, net, kind)
         side = net.pre_upsample * (tile + 2 * net.pad)
-        base, kb_per_px = self._memory(spec, kind)
+        base, kb_per_px = self._memory(spec, kind, net)
         return base + self._in_flight(spec, net, tile, kind) * side * side * kb_per_px / 1024
 
-    def _memory(self, spec: ModelSpec, kind: BackendName) -> tuple[float, float]:
+    def _memory(self, spec: ModelSpec, kind: BackendName, net: Net | None = None) -> tuple[float, float]:
         """(MB the process holds with the net loaded, KB per pixel of one padded tile) on ``kind``."""
         if kind == "openvino":
             kb = spec.openvino_kb_per_px or spec.kb_per_px * OPENVINO_UNMEASURED_SHARE
             base = spec.openvino_base_mb or spec.base_mb + OPENVINO_RUNTIME_MB
             return base, kb * (OPENVINO_F32_MEMORY if self.precision == "f32" else 1.0)
-        return spec.base_mb, spec.kb_per_px
+        return spec.base_mb, max(spec.kb_per_px, net.kb_per_px if net is not None else 0.0)
 
     def runs_on(self, spec: ModelSpec) -> dict[str, Any]:
         """What ``spec``'s nets run on here: the backend and precision the settings resolve to (a backend
@@ -343,7 +343,7 @@ class Engine:
         if kind == "openvino" or not self.config.parallel_tiles or self.config.gpu is not None or threads < 2:
             return 1
         side = net.pre_upsample * (tile + 2 * net.pad)
-        per_tile_kb = side * side * spec.kb_per_px
+        per_tile_kb = side * side * self._memory(spec, kind, net)[1]
         fit = int((self.config.memory_budget_mb - spec.base_mb) * 1024 // max(1.0, per_tile_kb))
         return max(1, min(threads, fit))
 
@@ -379,7 +379,7 @@ class Engine:
     def _fit(self, spec: ModelSpec, net: Net, kind: BackendName, tile: int) -> int:
         """The largest tile up to ``tile`` whose feature maps fit the memory budget beside the net (never
         below the model's smallest)."""
-        base, kb_per_px = self._memory(spec, kind)
+        base, kb_per_px = self._memory(spec, kind, net)
         budget_kb = (self.config.memory_budget_mb - base) * 1024
 
         def fits(t: int) -> bool:

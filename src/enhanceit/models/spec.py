@@ -93,6 +93,9 @@ class Net:
     pre_upsample: int = 1
     #: waifu2x-chainer converts with ``clip*255`` then truncation; everyone else rounds.
     truncate: bool = False
+    #: This net's ncnn feature maps per padded tile pixel (KB) where they are more than its model's
+    #: ``kb_per_px`` (0: the model's). Real-CUGAN's 3x nets take 22 KB where its 2x take 15.
+    kb_per_px: float = 0.0
 
     @property
     def key(self) -> str:
