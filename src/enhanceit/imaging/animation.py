@@ -74,12 +74,16 @@ def _apng_frames(path: Path, info: ImageInfo, timing: Timing) -> Generator[pyvip
                 image.seek(k)
                 timing.delays.append(round(float(image.info.get("duration", DEFAULT_DELAY_MS))))
                 has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-                frame = np.asarray(image.convert("RGBA" if has_alpha else "RGB"))
-                if frame.shape[:2] != (info.height, info.width):
+                mode = "RGBA" if has_alpha else "RGB"
+                if image.size != (info.width, info.height):
                     raise UndecodableImage("the APNG's frames differ from its header")
-                yield pyvips.Image.new_from_memory(
-                    frame.tobytes(), info.width, info.height, frame.shape[2], "uchar"
-                ).copy(interpretation="srgb")
+                # One copy beside Pillow's canvas: its bytes, which libvips reads in place. Converting an RGBA
+                # canvas to RGBA, then an array, then bytes made three more (a 6320x6320 APNG peaked at 1 GB).
+                pixels = (image if image.mode == mode else image.convert(mode)).tobytes()
+                yield pyvips.Image.new_from_memory(pixels, info.width, info.height, len(mode), "uchar").copy(
+                    interpretation="srgb"
+                )
+                del pixels
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
         raise UndecodableImage(f"cannot decode the APNG: {str(e)[:200]}") from None
 
