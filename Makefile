@@ -2,6 +2,7 @@
 #   make run     the service with embedded defaults (local storage, in-process worker)
 #   make test    lint, type-check and the whole test suite
 #   make bench   speed and memory figures
+#   make fuzz    30 minutes of coverage-guided fuzzing around the decoders (FUZZ_SECONDS=N for another time)
 #   make image   the CPU image with podman/buildah (make image-gpu: the GPU one)
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -23,7 +24,7 @@ IMAGE ?= localhost/enhanceit:dev
 IMAGE_GPU ?= localhost/enhanceit:dev-gpu
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install system-deps image image-gpu run test lint typecheck pytest bench lock clean
+.PHONY: install system-deps image image-gpu run test lint typecheck pytest bench fuzz lock clean
 
 install: $(STAMP)
 
@@ -52,8 +53,8 @@ run: install
 	$(BIN)/enhanceit serve --host $(HOST) --port $(PORT)
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench fuzz
+	$(BIN)/ruff format --check src tests bench fuzz
 	$(BIN)/lint-imports --no-cache  # layers: data flows down (pyproject.toml, [tool.importlinter])
 
 typecheck: install
@@ -66,6 +67,15 @@ test: lint typecheck pytest
 
 bench: install
 	$(BIN)/python bench/run.py
+
+# Not part of make test: atheris (libFuzzer for Python), each input in a child process with its own time and
+# memory limits; findings land in fuzz/findings (see fuzz/pipeline.py).
+FUZZ_SECONDS ?= 1800
+fuzz: install
+	$(BIN)/python -m pip install -q 'atheris==3.0.0'
+	mkdir -p fuzz/corpus fuzz/findings
+	$(BIN)/python fuzz/pipeline.py fuzz/corpus fuzz/seeds -fork=1 -ignore_crashes=1 -max_total_time=$(FUZZ_SECONDS) \
+	  -timeout=20 -rss_limit_mb=1536 -artifact_prefix=fuzz/findings/ -print_final_stats=1
 
 lock: install
 	{ echo "# Exact versions the project is tested with (pip constraints; regenerate with 'make lock')."; \
