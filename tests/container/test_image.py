@@ -23,7 +23,8 @@ import numpy as np
 import pytest
 
 from enhanceit.config import LimitSettings
-from enhanceit.engine.runtime import Engine
+from enhanceit.engine.choice import resolve
+from enhanceit.engine.runtime import Engine, EngineConfig
 from enhanceit.options import EnhanceOptions
 from enhanceit.pipeline.process import enhance_file
 from tests.api.conftest import decode, png_bytes
@@ -82,9 +83,13 @@ def test_the_image_keeps_its_healthcheck() -> None:
 
 
 def test_it_enhances_an_upload_with_a_baked_in_chainer_model(
-    served: tuple[Container, httpx.Client], engine: Engine, tmp_path: Path
+    served: tuple[Container, httpx.Client], tmp_path: Path
 ) -> None:
     _, client = served
+    # The image runs what the host would on this CPU (OpenVINO bf16 where it has bf16), and OpenVINO works in it
+    runs_on = next(m for m in client.get("/v1/models").json() if m["id"] == CHAINER_MODEL)["engine"]
+    here = resolve("auto", "auto", None)
+    assert (runs_on["backend"], runs_on["precision"]) == (here.backend or "measured at first load", here.precision)
     pixels = photo("astronaut", 96)
     r = client.post(
         "/v1/enhance",
@@ -97,7 +102,11 @@ def test_it_enhances_an_upload_with_a_baked_in_chainer_model(
     assert (job["result"]["width"], job["result"]["height"]) == (192, 192)
     got = client.get(job["result"]["url"])
     assert got.status_code == 200
-    # The same model on the host gives the same pixels: the image carries the right weights, converted right.
+    # The same model on the host, on the same backend and precision, gives the same pixels: the image carries
+    # the right weights, converted right.
+    loaded = next(m for m in client.get("/v1/models").json() if m["id"] == CHAINER_MODEL)["engine"]["loaded"]
+    backend, precision = loaded[0]["backend"], loaded[0]["precision"]
+    engine = Engine(EngineConfig(threads=2, backend=backend, precision=precision))
     expected = tmp_path / "expected.png"
     options = EnhanceOptions(model=CHAINER_MODEL, scale=2, noise=-1, format="png")
     enhance_file(save(pixels, tmp_path / "in.png"), expected, options, engine, LimitSettings())
