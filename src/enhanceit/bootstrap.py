@@ -80,8 +80,14 @@ def job_store(settings: Settings) -> JobStore:
     return SqliteJobStore(settings.data_dir / "jobs.sqlite3")
 
 
-def webhook_sender(settings: Settings, storage: Storage) -> WebhookSender:
-    return WebhookSender(webhook_secret(settings), settings.fetch, render=lambda job: render(job, storage))
+def webhook_sender(settings: Settings, storage: Storage, store: JobStore) -> WebhookSender:
+    """Webhooks recorded as settled in ``store`` once delivered (or refused for good), so none is lost."""
+    return WebhookSender(
+        webhook_secret(settings),
+        settings.fetch,
+        render=lambda job: render(job, storage),
+        settled=lambda job_id: store.update(job_id, webhook_pending=False),
+    )
 
 
 def build_services(
@@ -98,7 +104,7 @@ def build_services(
     storage = storage or make_storage(settings)
     store = store or job_store(settings)
     metrics = Metrics()
-    webhooks = webhook_sender(settings, storage)
+    webhooks = webhook_sender(settings, storage, store)
     waiters = Waiters()
     runner = JobRunner(settings, engine, storage, store, notify=webhooks.notify, observer=Observers(metrics, waiters))
     embedded = None
@@ -176,7 +182,8 @@ def _resume(services: Services, queue: InProcessQueue) -> None:
     for job in services.store.unfinished():
         if job.status == JobStatus.RUNNING:
             services.store.requeue(job.id, lapsed_at=None)
-    Reaper(services.store, queue, services.settings.jobs).sweep()  # fails those past their deadline
+    # fails those past their deadline, and sends every webhook still pending: its round died with the process
+    Reaper(services.store, queue, services.settings.jobs, notify=services.webhooks.notify, resend_after=0).sweep()
     waiting = [j.id for j in services.store.unfinished()]
     if waiting:
         logger.info("resuming %d unfinished jobs", len(waiting))
@@ -227,7 +234,7 @@ def _worker_process(settings: Settings, threads: int) -> int:
     load_default_model(engine)
     storage = make_storage(settings)
     store = job_store(settings)
-    webhooks = webhook_sender(settings, storage)
+    webhooks = webhook_sender(settings, storage, store)
     runner = JobRunner(settings, engine, storage, store, notify=webhooks.notify)
     try:
         return serve(settings, threads, runner, store, webhooks)

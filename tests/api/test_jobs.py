@@ -91,6 +91,39 @@ def test_webhook_is_signed_and_retried(tmp_path: Path, images: HttpStub) -> None
         receiver.stop()
 
 
+def test_a_restart_loses_no_webhook(tmp_path: Path, images: HttpStub) -> None:
+    """Webhooks ran on an in-memory pool dropped at stop: a receiver that was down until the service restarted
+    never heard of the job. The job records its webhook as pending with its end; the next start sends it."""
+    settings = make_settings(tmp_path, webhook_secret="s3cret-for-tests")
+    receiver = HttpStub().start()
+    receiver.routes["/hook"] = send(503)
+    images.routes["/a.png"] = send(200, png_bytes(), "image/png")
+    try:
+        server, services = start(settings)
+        with server, httpx.Client(base_url=server.url, timeout=30) as c:
+            job = c.post(
+                "/v1/enhance", json={"image_url": images.url("/a.png"), "webhook_url": receiver.url("/hook")}
+            ).json()
+            assert job["status"] == "succeeded"
+            deadline = time.monotonic() + 10
+            while not receiver.received and time.monotonic() < deadline:  # its first round has begun
+                time.sleep(0.02)
+        assert receiver.received and services.store.require(job["id"]).webhook_pending  # never answered 2xx
+        tried = len(receiver.received)
+        receiver.routes["/hook"] = send(204)
+        server, services = start(settings)  # the same data folder: the same job records
+        with server:
+            deadline = time.monotonic() + 10
+            while services.store.require(job["id"]).webhook_pending and time.monotonic() < deadline:
+                time.sleep(0.02)
+        assert not services.store.require(job["id"]).webhook_pending
+        delivered = receiver.received[tried:]
+        assert [json.loads(r["body"])["job"]["id"] for r in delivered] == [job["id"]]
+        assert webhooks.verify(b"s3cret-for-tests", delivered[0]["headers"], delivered[0]["body"])
+    finally:
+        receiver.stop()
+
+
 def test_webhook_failures_never_fail_the_job(tmp_path: Path, images: HttpStub) -> None:
     server, _ = start(make_settings(tmp_path))
     images.routes["/a.png"] = send(200, png_bytes(), "image/png")

@@ -131,3 +131,29 @@ def test_a_job_recorded_but_not_sent_is_accepted_and_the_reaper_sends_it(
     assert sweeper.sweep().resent == [job.id]
     assert sender.sent == [job.id]
     assert store.require(job.id).status == JobStatus.QUEUED
+
+
+def test_a_pending_webhook_is_sent_again_round_by_round_then_given_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A finished job whose webhook round gave up (or died with its process) gets another round once it has
+    been quiet for resend_after, at most MAX_ROUNDS rounds; a round that may still run is left alone."""
+    from enhanceit.jobs import reaper
+    from enhanceit.jobs.webhooks import MAX_ROUNDS
+
+    store = MemoryJobStore()
+    job = store.insert(Job(options=EnhanceOptions(), source=Source(upload_key="u"), webhook_url="https://r/h"))
+    store.transition(job.id, JobStatus.SUCCEEDED)
+    sent: list[Job] = []
+    sweeper = Reaper(store, FakeQueue(), SETTINGS, notify=sent.append, resend_after=60)
+    assert sweeper.sweep().webhooks == [] and sent == []  # just finished: its first round may be running
+
+    def a_minute_later() -> None:  # the reaper's clock, not a sleep: the record's age is what counts
+        later = store.require(job.id).updated_at + timedelta(seconds=61)
+        monkeypatch.setattr(reaper, "now", lambda: later)
+
+    for round_ in range(1, MAX_ROUNDS + 1):
+        a_minute_later()
+        assert sweeper.sweep().webhooks == [job.id]
+        assert sent[-1].id == job.id and store.require(job.id).webhook_rounds == round_
+    a_minute_later()
+    assert sweeper.sweep().webhooks == [] and len(sent) == MAX_ROUNDS
+    assert not store.require(job.id).webhook_pending  # given up, and logged

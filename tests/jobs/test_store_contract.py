@@ -77,6 +77,20 @@ def test_unfinished_and_purge(store: JobStore) -> None:
     assert store.get(a.id) is not None  # unfinished jobs are never purged
 
 
+def test_a_finished_jobs_webhook_stays_pending_until_settled(store: JobStore) -> None:
+    """The end and the webhook still to send are one write: a crash right after loses no webhook."""
+    hooked = store.insert(job(webhook_url="https://example.com/hook"))
+    plain = store.insert(job())
+    store.transition(hooked.id, JobStatus.RUNNING)
+    assert store.pending_webhooks() == []
+    store.transition(hooked.id, JobStatus.SUCCEEDED)
+    store.transition(plain.id, JobStatus.SUCCEEDED)
+    assert [j.id for j in store.pending_webhooks()] == [hooked.id]
+    assert store.unfinished() == []  # a pending webhook does not make a job unfinished
+    store.update(hooked.id, webhook_pending=False)
+    assert store.pending_webhooks() == []
+
+
 def test_concurrent_updates_lose_nothing(store: JobStore) -> None:
     j = store.insert(job())
 

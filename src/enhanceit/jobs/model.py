@@ -79,6 +79,11 @@ class Job(BaseModel):
     options: EnhanceOptions
     source: Source
     webhook_url: str | None = None
+    #: The end of the job is still to be told to ``webhook_url``: set when the job finishes, cleared when the
+    #: webhook is delivered or refused for good. Reapers send it again (a restart loses none).
+    webhook_pending: bool = False
+    #: Rounds of delivery started for it (each a few attempts with backoff).
+    webhook_rounds: int = 0
     created_at: datetime = Field(default_factory=now)
     updated_at: datetime = Field(default_factory=now)
     started_at: datetime | None = None

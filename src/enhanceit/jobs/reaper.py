@@ -8,7 +8,8 @@ finds (every worker runs it periodically, the API once at start and then periodi
 * past its deadline and not finished: failed (``job-timeout``), or canceled if a cancel was asked for;
 * running with a lapsed lease (its worker died, hangs, or lost Redis): re-queued and re-sent, or canceled if a
   cancel was asked for;
-* queued, untouched for a lease's length, and with no message waiting for it in the queue: re-sent.
+* queued, untouched for a lease's length, and with no message waiting for it in the queue: re-sent;
+* finished with its webhook still pending (its round gave up, or died with its process): sent again.
 
 Re-sending is safe because a job is claimed atomically (:meth:`JobStore.claim`): a duplicate message finds
 the job held or finished and is dropped. Several reapers at once are safe for the same reason, and because
@@ -29,6 +30,7 @@ from enhanceit.jobs.lease import deadline_of
 from enhanceit.jobs.model import Job, JobError, JobStatus, now
 from enhanceit.jobs.queue.base import JobQueue
 from enhanceit.jobs.store.base import JobStore, lease_lapsed
+from enhanceit.jobs.webhooks import MAX_ROUNDS, RESEND_AFTER_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +43,11 @@ class Reaped:
     canceled: list[str] = field(default_factory=list)
     requeued: list[str] = field(default_factory=list)
     resent: list[str] = field(default_factory=list)
+    #: Jobs whose webhook was sent again.
+    webhooks: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.failed or self.canceled or self.requeued or self.resent)
+        return bool(self.failed or self.canceled or self.requeued or self.resent or self.webhooks)
 
 
 class Reaper:
@@ -53,11 +57,15 @@ class Reaper:
         queue: JobQueue,
         settings: JobSettings,
         notify: Callable[[Job], None] | None = None,
+        resend_after: float = RESEND_AFTER_SECONDS,
     ) -> None:
         self.store = store
         self.queue = queue
         self.settings = settings
         self.notify = notify
+        #: A pending webhook whose job was last written this long ago is sent again (0: every one, as at the
+        #: start of an embedded service, whose earlier rounds died with it).
+        self.resend_after = resend_after
 
     def sweep(self) -> Reaped:
         """One pass over the unfinished jobs. Raises only when the store cannot be read at all."""
@@ -80,15 +88,36 @@ class Reaper:
                         done.resent.append(job.id)
             except EnhanceItError as e:  # one job's trouble must not stop the sweep
                 logger.warning("reaper: job %s: %s", job.id, e.detail)
+        if self.notify is not None:
+            self._resend_webhooks(at, done)
         if done:
             logger.info(
-                "reaper: %d failed, %d canceled, %d re-queued, %d re-sent",
+                "reaper: %d failed, %d canceled, %d re-queued, %d re-sent, %d webhooks sent again",
                 len(done.failed),
                 len(done.canceled),
                 len(done.requeued),
                 len(done.resent),
+                len(done.webhooks),
             )
         return done
+
+    def _resend_webhooks(self, at: datetime, done: Reaped) -> None:
+        """Webhooks whose round ended without an answer or died with its process: another round, up to
+        ``MAX_ROUNDS``; past that, given up (logged)."""
+        assert self.notify is not None
+        for job in self.store.pending_webhooks():
+            if job.updated_at > at - timedelta(seconds=self.resend_after):
+                continue  # its round may still be running
+            try:
+                if job.webhook_rounds >= MAX_ROUNDS:
+                    self.store.update(job.id, webhook_pending=False)
+                    logger.warning("reaper: job %s: webhook given up after %d rounds", job.id, job.webhook_rounds)
+                    continue
+                job = self.store.update(job.id, webhook_rounds=job.webhook_rounds + 1)  # marks the round started
+                self.notify(job)
+                done.webhooks.append(job.id)
+            except EnhanceItError as e:
+                logger.warning("reaper: job %s: %s", job.id, e.detail)
 
     def _end(self, job: Job, done: Reaped) -> None:
         from enhanceit.jobs.runner import past_deadline

@@ -8,6 +8,13 @@ constant time and rejects old timestamps.
 Delivery is a background task: timeouts, connection errors, 429 and 5xx answers are retried with
 exponential backoff; other 4xx answers end the delivery. The webhook URL passes the same SSRF policy as
 image downloads, and the connection goes to the checked address (no redirects are followed).
+
+Delivery is at least once. A job that ends with a webhook URL is recorded with ``webhook_pending`` in the
+same write as its end; ``settled`` clears it once the receiver took the message or refused it for good. A
+round that gave up, or one that a stop or crash cut short, leaves it set, and a reaper sends it again
+(:mod:`enhanceit.jobs.reaper`): at the next start of an embedded service, or after
+:data:`RESEND_AFTER_SECONDS` in the distributed mode, up to :data:`MAX_ROUNDS` rounds. A receiver may see a
+message twice, with the same ``webhook-id``.
 """
 
 from __future__ import annotations
@@ -41,6 +48,10 @@ from enhanceit.security.outbound import (
 logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: A pending webhook this long after its job's last write is taken for lost (its round ended or died).
+RESEND_AFTER_SECONDS = 300.0
+#: Rounds of delivery before a webhook is given up (each round: ``attempts`` tries with backoff).
+MAX_ROUNDS = 5
 
 
 def webhook_secret(settings: Settings) -> bytes:
@@ -82,6 +93,7 @@ class WebhookSender:
         timeout: float = 10.0,
         resolver: Resolver | None = None,
         connector: Connector | None = None,
+        settled: Callable[[str], object] | None = None,
     ) -> None:
         self._secret = secret
         self._settings = settings
@@ -91,6 +103,8 @@ class WebhookSender:
         self.timeout = timeout
         self._resolver = resolver
         self._connector = connector
+        #: Called with the job's id once its webhook needs no more rounds (delivered, or refused for good).
+        self.settled = settled
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="enhanceit-webhook")
         self._stopping = threading.Event()
 
@@ -98,9 +112,19 @@ class WebhookSender:
         """Deliver in the background; the job's own outcome never depends on it."""
         if job.webhook_url:
             body = json.dumps({"type": f"job.{job.status.value}", "job": self._render(job)}, default=str).encode()
-            self._pool.submit(self.deliver, job.webhook_url, f"{job.id}.{job.status.value}", body)
+            self._pool.submit(self._round, job.id, job.webhook_url, f"{job.id}.{job.status.value}", body)
 
-    def deliver(self, url: str, message_id: str, body: bytes) -> bool:
+    def _round(self, job_id: str, url: str, message_id: str, body: bytes) -> None:
+        outcome = self.deliver(url, message_id, body)
+        if outcome is not None and self.settled is not None:
+            try:
+                self.settled(job_id)
+            except EnhanceItError as e:  # the job store is away: the webhook is sent again later, at worst
+                logger.warning("webhook delivered, but not recorded as delivered: %s", e.detail)
+
+    def deliver(self, url: str, message_id: str, body: bytes) -> bool | None:
+        """True once the receiver took the message, False if it refused it for good, None if this round gave
+        up (or was stopped) with the message still to send."""
         delay = self.first_delay
         for attempt in range(1, self.attempts + 1):
             try:
@@ -119,8 +143,8 @@ class WebhookSender:
                 delay *= 2
                 continue
             break
-        logger.warning("webhook delivery gave up after %d attempts", attempt)
-        return False
+        logger.warning("webhook delivery gave up after %d attempts; it will be sent again", attempt)
+        return None
 
     def _post(self, url: str, message_id: str, body: bytes) -> int | None:
         deadline = Deadline(self.timeout)

@@ -41,6 +41,10 @@ class JobStore(ABC):
         """Queued and running jobs, oldest first (to resume after a restart)."""
 
     @abstractmethod
+    def pending_webhooks(self) -> list[Job]:
+        """Finished jobs whose webhook is still to be delivered, oldest first."""
+
+    @abstractmethod
     def purge(self, before: datetime) -> int:
         """Forget finished jobs created before ``before``; returns how many."""
 
@@ -72,7 +76,9 @@ class JobStore(ABC):
         def change(job: Job) -> Job:
             if job.status.finished:
                 return job
-            extra = {"finished_at": now()} if status.finished else {}
+            extra: dict[str, Any] = {"finished_at": now()} if status.finished else {}
+            if status.finished and job.webhook_url:
+                extra["webhook_pending"] = True  # in the same write as the end: a crash right after loses nothing
             return job.model_copy(update={**fields, **extra, "status": status, "updated_at": now()})
 
         return self._replace(job_id, change)

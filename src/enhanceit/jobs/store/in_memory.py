@@ -54,6 +54,11 @@ class MemoryJobStore(JobStore):
             jobs = [Job.model_validate_json(raw) for raw in self._jobs.values()]
         return sorted((j for j in jobs if not j.status.finished), key=lambda j: j.created_at)
 
+    def pending_webhooks(self) -> list[Job]:
+        with self._lock:
+            jobs = [Job.model_validate_json(raw) for raw in self._jobs.values()]
+        return sorted((j for j in jobs if j.status.finished and j.webhook_pending), key=lambda j: j.created_at)
+
     def purge(self, before: datetime) -> int:
         with self._lock:
             old = [

@@ -2,7 +2,8 @@
 
 Keys (``enhanceit:`` prefix): ``job:<id>`` the job document (JSON), ``idem:<owner>:<key>`` an idempotency
 record, ``idem-of:<id>`` the way back from a job to it, and the sorted set ``unfinished`` (queued and running
-jobs by creation time). Every key expires ``keep_seconds`` after its last write, so old jobs need no sweep.
+jobs by creation time, and finished ones whose webhook is still to send). Every key expires ``keep_seconds``
+after its last write, so old jobs need no sweep.
 Updates are optimistic transactions (WATCH the job, read, change, MULTI/EXEC, retry on conflict): a worker's
 progress and an API's cancel never overwrite each other.
 """
@@ -43,7 +44,7 @@ class RedisJobStore(JobStore):
     def _stage(self, pipe: Any, job: Job) -> None:
         """Queue the writes that store ``job`` (inside a MULTI)."""
         pipe.set(self._key("job", job.id), job.model_dump_json(), ex=self.keep)
-        if job.status.finished:
+        if job.status.finished and not job.webhook_pending:  # a webhook still to send keeps it in the index
             pipe.zrem(self._key("unfinished"), job.id)
         else:
             pipe.zadd(self._key("unfinished"), {job.id: job.created_at.timestamp()})
@@ -109,7 +110,14 @@ class RedisJobStore(JobStore):
         with _redis_errors():
             ids = [i.decode() for i in self.client.zrange(self._key("unfinished"), 0, -1)]
             raws = self.client.mget([self._key("job", i) for i in ids]) if ids else []
-        return [Job.model_validate_json(r) for r in raws if r is not None]
+        return [j for j in (Job.model_validate_json(r) for r in raws if r is not None) if not j.status.finished]
+
+    def pending_webhooks(self) -> list[Job]:
+        with _redis_errors():
+            ids = [i.decode() for i in self.client.zrange(self._key("unfinished"), 0, -1)]
+            raws = self.client.mget([self._key("job", i) for i in ids]) if ids else []
+        jobs = (Job.model_validate_json(r) for r in raws if r is not None)
+        return [j for j in jobs if j.status.finished and j.webhook_pending]
 
     def purge(self, before: datetime) -> int:
         """Job keys expire by themselves; this only drops index entries whose job has expired."""

@@ -122,6 +122,14 @@ class SqliteJobStore(JobStore):
             ).fetchall()
         return [Job.model_validate_json(r[0]) for r in rows]
 
+    def pending_webhooks(self) -> list[Job]:
+        with _sqlite_errors(), self._lock:
+            rows = self._db.execute(
+                "SELECT data FROM jobs WHERE status IN ('succeeded', 'failed', 'canceled') "
+                "AND json_extract(data, '$.webhook_pending') = 1 ORDER BY created_at"
+            ).fetchall()
+        return [Job.model_validate_json(r[0]) for r in rows]
+
     def purge(self, before: datetime) -> int:
         with _sqlite_errors(), self._lock:
             cur = self._db.execute(
