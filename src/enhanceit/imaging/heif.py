@@ -62,7 +62,7 @@ def load(path: Path) -> HeifImage:
         if mode not in _MODES:
             raise UndecodableImage(f"HEIF images in mode {mode} are not supported")
         data = frame.data  # decodes here
-    except (ValueError, RuntimeError, OSError) as e:  # pillow-heif's errors for broken or truncated files
+    except (ValueError, RuntimeError, OSError, EOFError) as e:  # pillow-heif's errors for broken or cut files
         raise UndecodableImage(f"cannot decode the HEIF image: {str(e).splitlines()[0][:200]}") from None
     width, height = frame.size
     bands, sample = _MODES[mode]
