@@ -21,7 +21,8 @@ LIMITS = LimitSettings(
 
 @pytest.mark.parametrize("finding", FINDINGS, ids=[p.name for p in FINDINGS])
 def test_a_fuzz_finding_is_refused_or_enhanced_never_a_crash(finding: Path, tmp_path: Path) -> None:
-    """heic-cut-in-its-bitstream: pillow-heif's EOFError ("Unexpected end of file") was not translated: a 500."""
+    """heic-cut-in-its-bitstream: pillow-heif's EOFError ("Unexpected end of file") was not translated: a 500.
+    avif-field-name-not-utf8: pyvips' get_fields raised UnicodeDecodeError on a metadata name: a 500."""
     options = EnhanceOptions(model="waifu2x-cunet", scale=2, noise=1)
     try:
         enhance_file(finding, tmp_path / "out.png", options, fake_engine(), LIMITS, tmp_dir=tmp_path)

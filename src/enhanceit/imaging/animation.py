@@ -26,7 +26,7 @@ from enhanceit.imaging.formats import OutputFormat
 from enhanceit.imaging.probe import ImageInfo, vips_error_line
 from enhanceit.imaging.raster import Raster
 from enhanceit.imaging.stream import StreamedRaster
-from enhanceit.imaging.vips import pyvips
+from enhanceit.imaging.vips import has_field, pyvips
 
 #: A frame's time when the file gives none (browsers show 0 and 10 ms frames for 100 ms).
 DEFAULT_DELAY_MS = 100
@@ -50,10 +50,9 @@ def read_frames(path: Path, info: ImageInfo, timing: Timing) -> Generator[pyvips
         return
     try:
         tall = pyvips.Image.new_from_file(str(path), n=-1, access="sequential", fail_on="error")
-        fields = set(tall.get_fields())
-        height = int(tall.get("page-height")) if "page-height" in fields else tall.height
-        delays = [int(d) for d in tall.get("delay")] if "delay" in fields else []
-        timing.loop = int(tall.get("loop")) if "loop" in fields else 0
+        height = int(tall.get("page-height")) if has_field(tall, "page-height") else tall.height
+        delays = [int(d) for d in tall.get("delay")] if has_field(tall, "delay") else []
+        timing.loop = int(tall.get("loop")) if has_field(tall, "loop") else 0
     except pyvips.Error as e:
         raise UndecodableImage(f"cannot read the {info.format.upper()} animation: {vips_error_line(e)}") from None
     frames = tall.height // height
@@ -147,5 +146,5 @@ def encode_animation(
     del stream
     # The encoders merge a frame identical to the one before into it (its duration added): count what is there.
     written = pyvips.Image.new_from_file(str(destination))
-    frames = int(written.get("n-pages")) if "n-pages" in written.get_fields() else 1
+    frames = int(written.get("n-pages")) if has_field(written, "n-pages") else 1
     return Encoded(destination, fmt, strip.raster.info.width, strip.frame_height, size, frames=frames)

@@ -27,7 +27,7 @@ from enhanceit.imaging.alpha import fill_transparent
 from enhanceit.imaging.probe import ImageInfo, vips_error_line
 from enhanceit.imaging.raster import Raster, RasterInfo, SampleType
 from enhanceit.imaging.stream import StreamedRaster
-from enhanceit.imaging.vips import pyvips
+from enhanceit.imaging.vips import has_field, pyvips
 
 _RGB = ("srgb", "rgb", "rgb16")
 _GREY = ("b-w", "grey16")
@@ -73,8 +73,7 @@ def _load(
 
 def _normalise(image: pyvips.Image, info: ImageInfo) -> tuple[pyvips.Image, bytes | None, bool]:
     """(image in sRGB/grey with 8/16-bit samples and at most one alpha band, profile to keep, is grey)."""
-    fields = set(image.get_fields())
-    icc = image.get("icc-profile-data") if "icc-profile-data" in fields else None
+    icc = image.get("icc-profile-data") if has_field(image, "icc-profile-data") else None
     interpretation = str(image.interpretation)
     alpha = bool(image.hasalpha())
     colour_bands = image.bands - (1 if alpha else 0)

@@ -11,7 +11,7 @@ from pathlib import Path
 from enhanceit.errors import UndecodableImage, UnsupportedFormat
 from enhanceit.imaging import bmp, isobmff
 from enhanceit.imaging.formats import FORMATS, READABLE, SNIFF_BYTES, InputFormat, sniff
-from enhanceit.imaging.vips import pyvips
+from enhanceit.imaging.vips import has_field, pyvips
 
 
 @dataclass(frozen=True)
@@ -76,14 +76,13 @@ def probe(path: Path) -> ImageInfo:
         if fmt == "webp" and _riff_cut_short(path, head):
             raise UndecodableImage("the WebP data ends early; a cut-short WebP cannot be decoded in part") from None
         raise UndecodableImage(f"cannot read the {fmt.upper()} header: {vips_error_line(e)}") from None
-    fields = set(image.get_fields())
-    codec = str(image.get("heif-compression")) if "heif-compression" in fields else ""
-    orientation = int(image.get("orientation")) if "orientation" in fields else 1
+    codec = str(image.get("heif-compression")) if has_field(image, "heif-compression") else ""
+    orientation = int(image.get("orientation")) if has_field(image, "orientation") else 1
     if not 1 <= orientation <= 8:
         orientation = 1
     width, height = image.width, image.height
-    pages = int(image.get("n-pages")) if "n-pages" in fields else 1
-    if fmt == "gif" and "page-height" in fields:
+    pages = int(image.get("n-pages")) if has_field(image, "n-pages") else 1
+    if fmt == "gif" and has_field(image, "page-height"):
         height = int(image.get("page-height"))
     if codec:
         orientation = 1  # libheif applies the HEIF transforms; an EXIF tag repeats them and must not count
@@ -102,7 +101,7 @@ def probe(path: Path) -> ImageInfo:
         interpretation=str(image.interpretation),
         orientation=orientation,
         has_alpha=bool(image.hasalpha()),
-        has_icc="icc-profile-data" in fields,
+        has_icc=has_field(image, "icc-profile-data"),
         pages=pages,
         codec=codec,
         frames=frames,

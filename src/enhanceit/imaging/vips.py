@@ -34,4 +34,13 @@ pyvips.operation_block_set("VipsForeignLoad", True)
 for _name in ALLOWED_LOADERS:
     pyvips.operation_block_set(_name, False)
 
-__all__ = ["pyvips"]
+
+
+def has_field(image: pyvips.Image, name: str) -> bool:
+    """Whether ``image`` carries the metadata field ``name``. Asked field by field, never by listing them all:
+    a file may name its own fields in bytes that are not UTF-8, and pyvips' ``get_fields`` then raises
+    UnicodeDecodeError (an AVIF from ``make fuzz``)."""
+    return bool(image.get_typeof(name))
+
+
+__all__ = ["has_field", "pyvips"]
