@@ -35,7 +35,6 @@ for _name in ALLOWED_LOADERS:
     pyvips.operation_block_set(_name, False)
 
 
-
 def has_field(image: pyvips.Image, name: str) -> bool:
     """Whether ``image`` carries the metadata field ``name``. Asked field by field, never by listing them all:
     a file may name its own fields in bytes that are not UTF-8, and pyvips' ``get_fields`` then raises
