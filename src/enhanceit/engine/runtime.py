@@ -168,7 +168,8 @@ class Engine:
         import numpy as np
 
         threads = self.config.thread_count
-        sides = {k: net.pre_upsample * (self._tile(spec, net, k) + 2 * net.pad) for k in ("ncnn", "openvino")}
+        tiles: dict[BackendName, int] = {k: self._tile(spec, net, k) for k in ("ncnn", "openvino")}
+        sides = {k: net.pre_upsample * (t + 2 * net.pad) for k, t in tiles.items()}
         cache_key = ChoiceCache.key(spec.id, net.key, sides["openvino"], threads)
         known = self._choices.get(cache_key)
         if known is not None:
@@ -179,7 +180,7 @@ class Engine:
             before = resident_mb()
             backend = self._load_backend(spec, net, kind)
             mb = max(0.0, resident_mb() - before)
-            side, tile = sides[kind], self._tile(spec, net, kind)
+            side, tile = sides[kind], tiles[kind]
             in_flight = self._in_flight(spec, net, tile, kind)
             # smooth, like a photo: on random noise OpenVINO's bf16 ran 2x slower than on photos (measured)
             ramp = np.linspace(0.0, 1.0, side, dtype=np.float32)
@@ -346,8 +347,8 @@ class Engine:
         if kind == "openvino" or not self.config.parallel_tiles or self.config.gpu is not None or threads < 2:
             return 1
         side = net.pre_upsample * (tile + 2 * net.pad)
-        per_tile_kb = side * side * self._memory(spec, kind, net)[1]
-        fit = int((self.config.memory_budget_mb - spec.base_mb) * 1024 // max(1.0, per_tile_kb))
+        base, kb_per_px = self._memory(spec, kind, net)
+        fit = int((self.config.memory_budget_mb - base) * 1024 // max(1.0, side * side * kb_per_px))
         return max(1, min(threads, fit))
 
     def _executor(self) -> ThreadPoolExecutor:
