@@ -25,6 +25,8 @@ from enhanceit.api.app import create_app
 from enhanceit.bootstrap import build_services
 from enhanceit.config import Settings
 from enhanceit.engine.runtime import Engine
+from enhanceit.jobs.model import JobStatus
+from enhanceit.jobs.store.redis import RedisJobStore
 from tests.api.conftest import make_settings, png_bytes
 from tests.api.servers import LiveServer
 from tests.helpers import photo
@@ -147,9 +149,52 @@ def test_a_killed_worker_loses_no_job(workers: Workers, clean_redis: str, tmp_pa
         job = wait_for(c, job_id, {"succeeded", "failed"}, seconds=180)
     assert job["status"] == "succeeded", job
     assert len(results(settings)) == 1  # published once
-    from enhanceit.jobs.store.redis import RedisJobStore
-
     assert RedisJobStore(clean_redis, 3600).require(job_id).attempts == 2  # it really ran again
+
+
+@pytest.mark.slow  # about 30 s here: three leases lapse, each after a kill
+def test_a_job_that_kills_every_worker_fails_after_3_claims_while_other_jobs_succeed(
+    clean_redis: str, tmp_path: Path
+) -> None:
+    """The probe's poison job: each worker that claimed it was OOM-killed, and the reaper re-queued it every
+    ~31 s until its 1-hour deadline. Here the test is the OOM killer: it SIGKILLs whichever worker holds the
+    job (the lease owner names its process), and a new worker replaces it, as Kubernetes would. The 4th
+    delivery fails the job as ``worker-lost``; ordinary jobs sent between the kills all succeed."""
+    settings = distributed_settings(
+        tmp_path, clean_redis, jobs={"lease_seconds": 3, "reap_seconds": 0.5, "max_claims": 3, "sync_wait_seconds": 60}
+    )
+    workers = Workers(settings)
+    store = RedisJobStore(clean_redis, 3600)
+    killed: set[int] = set()
+    others: list[str] = []
+    try:
+        workers.start(2)
+        with api(settings) as c:
+            poison = slow_upload(c)
+            deadline = time.monotonic() + 150
+            while not (job := store.require(poison)).status.finished:
+                assert time.monotonic() < deadline, job
+                pid = (
+                    int(job.lease_owner.split(":")[1]) if job.status == JobStatus.RUNNING and job.lease_owner else None
+                )
+                if pid is None or pid in killed:
+                    time.sleep(0.05)
+                    continue
+                assert len(killed) < 3, f"claimed a 4th time: {job}"
+                os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
+                workers.start(1)
+                files = {"file": (f"{len(killed)}.png", png_bytes(photo("coffee", 24 + len(killed))), "image/png")}
+                r = c.post("/v1/enhance", files=files, data={"model": "waifu2x-upconv7-photo"})
+                assert r.status_code == 200 and r.json()["status"] == "succeeded", r.text  # the other worker's
+                others.append(r.json()["id"])
+            answer = c.get(f"/v1/jobs/{poison}").json()
+    finally:
+        workers.stop()
+    assert len(killed) == 3 and len(others) == 3
+    assert answer["status"] == "failed" and answer["error"]["type"].endswith("worker-lost"), answer
+    assert "3 times" in answer["error"]["message"], answer
+    assert store.require(poison).attempts == 3
 
 
 def test_sigterm_lets_the_running_job_finish(workers: Workers, clean_redis: str, tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ from enhanceit.jobs.lease import LeaseKeeper, deadline_of, lease_end, new_owner
 from enhanceit.jobs.model import Job, JobError, JobResult, JobStatus, now
 from enhanceit.jobs.retry import Backoff, retrying
 from enhanceit.jobs.scratch import JOB_PREFIX, REUSE_PREFIX, owned
-from enhanceit.jobs.store.base import JobStore
+from enhanceit.jobs.store.base import JobStore, claimable
 from enhanceit.models.spec import ModelSpec
 from enhanceit.options import EnhanceOptions
 from enhanceit.pipeline.fetch import fetch_image
@@ -207,15 +207,19 @@ class JobRunner:
         until = _monotonic_until(deadline_of(found, jobs))
         if until <= time.monotonic():
             return self._finish(found, JobStatus.FAILED, {"error": JobError.of(past_deadline(jobs))}, until)
-        if found.status == JobStatus.QUEUED and found.attempts >= jobs.max_claims:
-            # every earlier claim ended with its worker (the reaper re-queued it each time): a poison job
-            lost = WorkerLost(f"the job stopped its worker {found.attempts} times")
-            logger.warning("failing the job: %s", lost.detail)
-            return self._finish(found, JobStatus.FAILED, {"error": JobError.of(lost)}, until)
         owner = new_owner()
         job = retrying(
-            lambda: self.store.claim(job_id, owner, lease_end(jobs)), until=until, backoff=backoff, what="claim"
+            lambda: self.store.claim(job_id, owner, lease_end(jobs), jobs.max_claims),
+            until=until,
+            backoff=backoff,
+            what="claim",
         )
+        if job.attempts >= jobs.max_claims and claimable(job, now()):
+            # Every earlier claim ended with its worker: a poison job. The store refused the claim, queued or
+            # on a lapsed lease alike (a message redelivered before the reaper re-queued the job).
+            lost = WorkerLost(f"the job stopped its worker {job.attempts} times")
+            logger.warning("failing the job: %s", lost.detail)
+            return self._finish(job, JobStatus.FAILED, {"error": JobError.of(lost)}, until)
         if job.status != JobStatus.RUNNING or job.lease_owner != owner:  # canceled, finished, or held elsewhere
             return job
         with LeaseKeeper(self.store, job_id, owner, jobs) as lease:

@@ -83,13 +83,14 @@ class JobStore(ABC):
 
         return self._replace(job_id, change)
 
-    def claim(self, job_id: str, owner: str, until: datetime) -> Job:
+    def claim(self, job_id: str, owner: str, until: datetime, max_claims: int | None = None) -> Job:
         """Take a job to run it: a queued one, or a running one whose lease lapsed (its worker died or lost
         Redis). The answer's ``lease_owner`` tells whether the claim held: a finished job, or one another run
-        holds a live lease on, comes back unchanged (a duplicate message is then simply dropped)."""
+        holds a live lease on, comes back unchanged (a duplicate message is then simply dropped). So does a
+        job already claimed ``max_claims`` times: the caller fails it (see :func:`claimable`)."""
 
         def change(job: Job) -> Job:
-            if job.status.finished or (job.status == JobStatus.RUNNING and not lease_lapsed(job, now())):
+            if not claimable(job, now()) or (max_claims is not None and job.attempts >= max_claims):
                 return job
             return job.model_copy(
                 update={
@@ -159,3 +160,8 @@ class JobStore(ABC):
 def lease_lapsed(job: Job, at: datetime) -> bool:
     """Whether nobody holds ``job`` at ``at``: no lease (a record from before leases) or an expired one."""
     return job.lease_until is None or job.lease_until < at
+
+
+def claimable(job: Job, at: datetime) -> bool:
+    """Whether a run may take ``job`` at ``at``: queued, or running on a lease that lapsed."""
+    return job.status == JobStatus.QUEUED or (job.status == JobStatus.RUNNING and lease_lapsed(job, at))
