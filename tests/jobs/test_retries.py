@@ -148,7 +148,7 @@ class CrashingClaim(MemoryJobStore):
         super().__init__()
         self.claims = 0
 
-    def claim(self, job_id: str, owner: str, until: datetime) -> Job:
+    def claim(self, job_id: str, owner: str, until: datetime, max_claims: int | None = None) -> Job:
         self.claims += 1
         raise RuntimeError("a bug in claim")
 
