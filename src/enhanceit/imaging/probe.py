@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from enhanceit.errors import UndecodableImage, UnsupportedFormat
-from enhanceit.imaging import bmp, isobmff
+from enhanceit.imaging import bmp, isobmff, jpegquality
 from enhanceit.imaging.formats import FORMATS, READABLE, SNIFF_BYTES, InputFormat, sniff
 from enhanceit.imaging.vips import has_field, pyvips
 
@@ -34,6 +34,10 @@ class ImageInfo:
     frames: int = 1
     #: Pixels the decoder holds at most, where more than ``width`` x ``height`` (a HEIF grid before its crop).
     decoder_pixels: int = 0
+    #: Whether the coding loses detail (JPEG, lossy WebP, HEIC, AVIF): what ``noise: auto`` goes by.
+    lossy: bool = False
+    #: A JPEG's quality as its encoder was set, estimated from its tables (:mod:`.jpegquality`); else None.
+    quality: int | None = None
 
     @property
     def pixels(self) -> int:
@@ -92,6 +96,8 @@ def probe(path: Path) -> ImageInfo:
     if FORMATS[fmt].reads_animation:
         frames = _apng_frames(path) if fmt == "png" else pages
     decoder_pixels = isobmff.decoded_pixels(path) if fmt in ("heif", "avif") else 0
+    quality = jpegquality.estimate(path) if fmt == "jpeg" else None
+    lossy = fmt in ("jpeg", "heif", "avif") or (fmt == "webp" and _webp_lossy(path))
     return ImageInfo(
         format=fmt,
         width=width,
@@ -106,7 +112,25 @@ def probe(path: Path) -> ImageInfo:
         codec=codec,
         frames=frames,
         decoder_pixels=decoder_pixels,
+        lossy=lossy,
+        quality=quality,
     )
+
+
+def _webp_lossy(path: Path) -> bool:
+    """Whether a WebP's (first) image is VP8-coded, lossy, rather than VP8L, lossless. RIFF chunks are a
+    4-character type, a little-endian 32-bit size and the data, padded to an even size; an extended file
+    (``VP8X``) has other chunks first, and an animation's first frame (``ANMF``) holds its bitstream after
+    16 bytes of frame header."""
+    with path.open("rb") as f:
+        head = f.read(1 << 16)
+    pos = 12
+    while pos + 8 <= len(head):
+        kind, size = head[pos : pos + 4], int.from_bytes(head[pos + 4 : pos + 8], "little")
+        if kind in (b"VP8 ", b"VP8L"):
+            return kind == b"VP8 "
+        pos = pos + 8 + 16 if kind == b"ANMF" else pos + 8 + size + (size & 1)
+    return False
 
 
 def _apng_frames(path: Path) -> int:
