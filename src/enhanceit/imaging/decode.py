@@ -45,6 +45,11 @@ class Decoded:
     alpha: bool
     #: Things the user should know about the result (a damaged input, say), in plain words.
     warnings: list[str] = field(default_factory=list)
+    #: The input's EXIF block and XMP packet as its file holds them (None: it has none, or it is an
+    #: animation's frame). What of them a result carries is decided when it is encoded, as the request's
+    #: ``metadata`` option says (:mod:`enhanceit.imaging.metadata`).
+    exif: bytes | None = None
+    xmp: bytes | None = None
 
     @property
     def sample(self) -> SampleType:
@@ -114,10 +119,21 @@ def to_raster(image: pyvips.Image, info: ImageInfo, out: Path) -> Decoded:
 def _decode(path: Path, info: ImageInfo, workdir: Path, fail_on: str) -> Decoded:
     warnings: list[str] = []
     image, keep = _load(path, info, workdir, fail_on, warnings)
+    exif, xmp = _blob(image, "exif-data"), _blob(image, "xmp-data")
     decoded = to_raster(image, info, workdir / "input.raw")
     decoded.warnings += warnings
+    decoded.exif, decoded.xmp = exif, xmp
     del keep
     return decoded
+
+
+def _blob(image: pyvips.Image, name: str) -> bytes | None:
+    """A metadata blob as the loader read it from the file (libvips' loaders for JPEG, PNG, WebP and AVIF;
+    :mod:`enhanceit.imaging.heif` for HEIC), or None. Its size is bounded where it is used."""
+    if not has_field(image, name):
+        return None
+    value = image.get(name)
+    return bytes(value) if isinstance(value, bytes | bytearray | memoryview) else None
 
 
 #: Where a complete file's last marker is found: JPEG's EOI; PNG's IEND chunk (type and CRC). Both may be

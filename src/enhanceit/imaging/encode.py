@@ -4,6 +4,9 @@ The result raster streams into libvips (see :mod:`enhanceit.imaging.stream`); a 
 to the requested size; the input's alpha band is resized on its own with Lanczos and joined back; grey
 inputs go back to grey; 16-bit inputs stay 16-bit in PNG. The file is written under a temporary name in
 the destination folder and renamed when complete, so a reader never sees half a file.
+
+The ICC profile is always carried; the input's EXIF and XMP as the ``metadata`` mode allows, rebuilt by
+:mod:`enhanceit.imaging.metadata`, in the formats that hold them (JPEG, PNG, WebP, AVIF; not GIF).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from enhanceit.errors import InsufficientStorage, OutputError, disk_full
 from enhanceit.imaging.decode import Decoded
 from enhanceit.imaging.formats import FORMATS, OutputFormat
+from enhanceit.imaging.metadata import Mode, result_exif, result_xmp
 from enhanceit.imaging.raster import Raster
 from enhanceit.imaging.stream import StreamedRaster
 from enhanceit.imaging.vips import pyvips
@@ -77,11 +81,61 @@ def encode(
     fmt: OutputFormat,
     destination: Path,
     quality: int | None = None,
+    *,
+    metadata: Mode = "none",
 ) -> Encoded:
-    """Write ``result`` (RGB, enhanced) to ``destination`` as ``fmt``; atomically, or not at all."""
+    """Write ``result`` (RGB, enhanced) to ``destination`` as ``fmt``; atomically, or not at all. The input's
+    EXIF and XMP go with it as ``metadata`` says (``keep``, ``all``, ``none``: see
+    :mod:`enhanceit.imaging.metadata`)."""
     with composed(result, decoded, fmt, width, height) as image:
-        size = save_atomically(image, fmt, destination, quality, decoded.sample == "uint16" and fmt == "png")
+        image, keep = with_metadata(image, decoded, fmt, metadata)
+        sixteen = decoded.sample == "uint16" and fmt == "png"
+        size = save_atomically(image, fmt, destination, quality, sixteen, keep)
     return Encoded(destination, fmt, width, height, size)
+
+
+#: The output formats whose files hold EXIF and XMP (GIF holds neither).
+HOLDS_METADATA: frozenset[OutputFormat] = frozenset({"jpeg", "png", "webp", "avif"})
+
+
+def with_metadata(image: pyvips.Image, decoded: Decoded, fmt: OutputFormat, mode: Mode) -> tuple[pyvips.Image, int]:
+    """``image`` with the EXIF block and XMP packet that ``mode`` carries from the input, and the libvips
+    ``keep`` flags that save them (and the ICC profile; nothing else)."""
+    keep = int(pyvips.ForeignKeep.ICC)
+    if fmt not in HOLDS_METADATA:
+        return image, keep
+    exif = result_exif(decoded.exif, mode, image.width, image.height, srgb=decoded.icc is None)
+    xmp = result_xmp(decoded.xmp, mode)
+    if exif is None and xmp is None:
+        return image, keep
+    image = image.copy()
+    if not _without_stale_fields(image):
+        return image, keep
+    if exif is not None:
+        image.set_type(pyvips.GValue.blob_type, "exif-data", exif)
+        keep |= int(pyvips.ForeignKeep.EXIF)
+    if xmp is not None:
+        image.set_type(pyvips.GValue.blob_type, "xmp-data", xmp)
+        keep |= int(pyvips.ForeignKeep.XMP)
+    return image, keep
+
+
+def _without_stale_fields(image: pyvips.Image) -> bool:
+    """Remove every ``exif-ifd*`` field and the ``orientation`` field from ``image``. When libvips saves EXIF
+    it writes each ``exif-ifd*`` field into the block, adding the tags the block lacks (a GPS position the
+    allow-list left out, say); setting ``exif-data`` re-reads the orientation from the block, but with XMP
+    alone a stale ``orientation`` would be saved, and the AVIF saver makes an ``irot`` box of it that turns
+    the upright pixels again. A result streamed from a raster file has none of these fields; this keeps
+    that true whatever composes it. False when the fields cannot be listed (a name that is not UTF-8):
+    then nothing more is set."""
+    try:
+        names = image.get_fields()
+    except UnicodeDecodeError:
+        return False
+    for name in names:
+        if name.startswith("exif-") or name == "orientation":
+            image.remove(name)
+    return True
 
 
 @contextlib.contextmanager
@@ -105,14 +159,20 @@ def composed(result: Raster, decoded: Decoded, fmt: OutputFormat, width: int, he
 
 
 def save_atomically(
-    image: pyvips.Image, fmt: OutputFormat, destination: Path, quality: int | None, sixteen: bool = False
+    image: pyvips.Image,
+    fmt: OutputFormat,
+    destination: Path,
+    quality: int | None,
+    sixteen: bool = False,
+    keep: int = pyvips.ForeignKeep.ICC,
 ) -> int:
-    """Write ``image`` to ``destination`` as ``fmt`` under a temporary name, renamed when complete; its size."""
+    """Write ``image`` to ``destination`` as ``fmt`` under a temporary name, renamed when complete; its size.
+    ``keep``: the libvips metadata flags saved (the ICC profile; EXIF and XMP when they were set for it)."""
     tmp = destination.with_name(f".{destination.name}.{uuid.uuid4().hex[:12]}.part")
     try:
         saver = FORMATS[fmt].saver
         assert saver is not None  # every OutputFormat has one
-        saver(image, tmp, quality, sixteen, pyvips.ForeignKeep.ICC)
+        saver(image, tmp, quality, sixteen, keep)
         size = tmp.stat().st_size
         os.replace(tmp, destination)
     except pyvips.Error as e:

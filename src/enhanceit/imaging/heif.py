@@ -9,6 +9,8 @@ What this module guarantees:
 * The primary image is taken, with the HEIF transforms (``irot``, ``imir``) applied by libheif, exactly
   once. iPhones also keep an EXIF orientation tag in the file; it describes the same rotation and must not
   be applied again (the probe reports orientation 1 for HEIF).
+* The EXIF block and XMP packet are handed on as libvips fields, as libvips' own loaders do (the
+  orientation in that EXIF is the one libheif applied: the result's block says 1).
 * Colour: an ICC profile is kept and re-attached to the result, as for every format. A file that only has
   an nclx description is converted to sRGB when its primaries are Display P3 (libvips has that profile
   built in); BT.709 primaries are sRGB's already. Other primaries (BT.2020 HDR) are passed through with a
@@ -84,7 +86,20 @@ def load(path: Path) -> HeifImage:
         image = image.unpremultiply(max_alpha=65535 if sample == "ushort" else 255).cast(sample)
     out = HeifImage(image, keep=[data, frame, heif])
     _colour(out, dict(frame.info))
+    _metadata(out, dict(frame.info))
     return out
+
+
+def _metadata(out: HeifImage, info: dict[str, Any]) -> None:
+    """The file's EXIF block and XMP packet as libvips' fields, where the decoder reads every other
+    format's (what of them a result carries is :mod:`enhanceit.imaging.metadata`'s to say)."""
+    for key, name in (("exif", "exif-data"), ("xmp", "xmp-data")):
+        blob = info.get(key)
+        if isinstance(blob, bytes) and blob:
+            out.image = out.image.copy()
+            out.image.set_type(pyvips.GValue.blob_type, name, blob)
+    if out.image.get_typeof("orientation"):
+        out.image.remove("orientation")  # libvips reads it from the EXIF it is given; libheif applied it
 
 
 def _interpretation(bands: int, sample: str) -> str:
