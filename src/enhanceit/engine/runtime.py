@@ -48,7 +48,7 @@ MIN_TILE = 16
 #: OpenVINO's tile side unless the memory budget asks for less: its bf16 time per pixel is flat from 128 to
 #: 400 on CUnet (0.35, 0.31, 0.34 µs per output pixel at 128, 256, 400) while the context a tile carries
 #: shrinks with its size (18 px a side: 2.4x the pixels at 64, 1.3x at 256), and it needs a tenth of ncnn's
-#: memory per pixel. Larger is no faster and only costs memory.
+#: memory per pixel. Larger is no faster and only costs memory. A model may set its own (``openvino_tile``).
 OPENVINO_TILE = 256
 #: OpenVINO's feature maps per tile pixel at f32, against bf16 (the zoo's ``openvino_kb_per_px``): measured
 #: 1.2 to 1.9x; the largest (Real-ESRGAN x4plus, ResNet10, VGG7) is taken.
@@ -375,7 +375,8 @@ class Engine:
     def _tile(self, spec: ModelSpec, net: Net, kind: BackendName) -> int:
         if self.config.tile:
             return round_up(max(self.config.tile, MIN_TILE), net.multiple)
-        tile = round_up(OPENVINO_TILE if kind == "openvino" else spec.default_tile, net.multiple)
+        default = (spec.openvino_tile or OPENVINO_TILE) if kind == "openvino" else spec.default_tile
+        tile = round_up(default, net.multiple)
         if self.config.gpu is not None:
             tile *= 4  # GPUs want big tiles; their memory is not this process's RSS
         return self._fit(spec, net, kind, tile)

@@ -131,6 +131,12 @@ class ModelSpec:
     #: (Real-ESRGAN x4plus: a process holding it is about 250 MB, against 330). 0: ``base_mb`` plus the
     #: OpenVINO runtime.
     openvino_base_mb: int = 0
+    #: OpenVINO's tile side for this model where it is not the engine's default (0), measured faster in bf16
+    #: on 2 cores. UpConv7 at 128 against 256: 0.27 against 0.31 s of inference on 512², 1.11 against 1.22 s
+    #: on 1024², and a whole 4x ``enhanceit upscale`` of 480x270 in 1.45 against 1.91 s (its 256-channel
+    #: maps at 256² outgrow the caches). CUnet and SPAN were faster at 256 on 1024²; Real-ESRGAN x4plus's
+    #: inference was faster at 128 too, but not its whole process (compiling its edge tiles' shapes).
+    openvino_tile: int = 0
     #: Noise-only requests on a model without 1x nets run noise+2x then a 2x Lanczos downscale.
     noise_only_via_scale: bool = False
     #: ``gan``: trained for perceived detail, not fidelity (invents texture; PSNR is no measure of it).

@@ -130,6 +130,7 @@ WAIFU2X_UPCONV7_ANIME = ModelSpec(
     base_mb=70,
     kb_per_px=10.0,
     openvino_kb_per_px=1.5,
+    openvino_tile=128,
     noise_only_via_scale=True,
 )
 
@@ -146,6 +147,7 @@ WAIFU2X_UPCONV7_PHOTO = ModelSpec(
     base_mb=70,
     kb_per_px=10.0,
     openvino_kb_per_px=1.5,
+    openvino_tile=128,
     noise_only_via_scale=True,
 )
 
