@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import animated, backends, container, distributed, engine, int8, photos, service, speed, zoo
+from bench import animated, backends, container, distributed, engine, int8, noise, photos, service, speed, zoo
 from enhanceit import __version__
 
 DEFAULT_MODELS = ["waifu2x-cunet", "waifu2x-upconv7-anime", "waifu2x-upconv7-photo"]
@@ -52,6 +52,7 @@ def main() -> int:
             "int8",
             "zoo",
             "photos",
+            "noise",
             "animated",
             "service",
             "distributed",
@@ -74,7 +75,9 @@ def main() -> int:
         if args.only in (None, "zoo") and not args.quick:
             zoo.main(Path(tmp))
         if args.only in (None, "photos") and not args.quick:
-            photos.main(Path(tmp))
+            photos.main(Path(tmp))  # with the noise tables
+        if args.only == "noise":
+            noise.main(Path(tmp))
         if args.only in (None, "animated") and not args.quick:
             animated.main(Path(tmp))
         if args.only in (None, "service") and not args.quick:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from enhanceit.imaging.formats import OutputFormat
 
 DEFAULT_MODEL = "waifu2x-cunet"
+
+#: A noise reduction level: "auto" (from the input, see :mod:`enhanceit.models.autonoise`), -1 (none) or 0-3.
+Noise = Annotated[int, Field(ge=-1, le=3)] | Literal["auto"]
+#: Which of the input's metadata a result keeps: the camera's EXIF without GPS, all of it, or only the ICC profile.
+Metadata = Literal["keep", "all", "none"]
 
 
 class EnhanceOptions(BaseModel):
@@ -19,7 +24,11 @@ class EnhanceOptions(BaseModel):
         description="model id or alias ('photo', 'art'), see GET /v1/models",
         max_length=64,
     )
-    noise: int = Field(-1, ge=-1, le=3, description="noise reduction level; -1 = none")
+    noise: Noise = Field(
+        "auto",
+        description="noise reduction level: 'auto' (from the input: a JPEG's quality, none for lossless "
+        "formats), -1 = none, 0-3 = stronger and stronger",
+    )
     scale: float | None = Field(
         None, gt=0, le=16, allow_inf_nan=False, description="scale factor (default 2 unless width/height)"
     )
@@ -36,6 +45,11 @@ class EnhanceOptions(BaseModel):
         "all", description="an animation: enhance every frame, or only the first (a still image, PNG by default)"
     )
     tile: int | None = Field(None, ge=16, le=4096, description="tile side (default: the model's)")
+    metadata: Metadata = Field(
+        "keep",
+        description="the input's EXIF in the result: 'keep' (camera, dates, exposure, author; never the GPS "
+        "position), 'all' (with GPS and XMP), 'none' (only the ICC profile)",
+    )
     strict: bool = Field(
         False, description="refuse damaged images (data that ends early) instead of filling what is missing"
     )

@@ -120,3 +120,17 @@ def test_openapi_describes_both_request_bodies(client: httpx.Client) -> None:
     content = spec["paths"]["/v1/enhance"]["post"]["requestBody"]["content"]
     assert set(content) == {"application/json", "multipart/form-data"}
     assert client.get("/docs").status_code == 200
+
+
+def test_noise_is_auto_by_default_and_the_result_says_what_ran(client: httpx.Client) -> None:
+    """A JPEG saved at quality 50 gets CUnet's level 2 (the default model's); a PNG gets none."""
+    from tests.helpers import to_vips
+
+    jpeg = bytes(to_vips(photo("astronaut", 32)).jpegsave_buffer(Q=50))
+    r = client.post("/v1/enhance", files={"file": ("a.jpg", jpeg, "image/jpeg")})
+    assert r.status_code == 200, r.text
+    job = r.json()
+    assert job["options"]["noise"] == "auto"
+    assert (job["result"]["model"], job["result"]["noise"]) == ("waifu2x-cunet", 2)
+    r = client.post("/v1/enhance", files={"file": ("a.png", png_bytes(), "image/png")}, data={"model": "photo"})
+    assert (r.json()["result"]["model"], r.json()["result"]["noise"]) == ("waifu2x-upconv7-photo", -1)

@@ -45,7 +45,7 @@ def test_an_alias_records_the_concrete_model(client: httpx.Client) -> None:
     four = client.post(
         "/v1/enhance", files={"file": ("a.png", png_bytes(), "image/png")}, data={"model": "photo", "scale": "4"}
     )
-    assert four.json()["result"]["model"] == "span" and four.json()["result"]["width"] == 128
+    assert four.json()["result"]["model"] == "waifu2x-upconv7-photo" and four.json()["result"]["width"] == 128
     again = client.post("/v1/enhance", files={"file": ("a.png", png_bytes(), "image/png")}, data={"model": "photo"})
     assert again.json()["result"] == {**two.json()["result"], "reused": True, "url": again.json()["result"]["url"]}
 
@@ -59,7 +59,7 @@ def test_a_restricted_model_is_403_and_an_impossible_alias_request_400(client: h
 def test_models_lists_the_aliases_first(client: httpx.Client) -> None:
     rows = client.get("/v1/models").json()
     assert [r["id"] for r in rows[:2]] == ["photo", "art"]
-    assert rows[0]["resolves_to"]["scale"]["4"] == "span"
+    assert rows[0]["resolves_to"]["scale"]["4"] == "waifu2x-upconv7-photo"
 
 
 def test_an_iphone_heic_upload(client: httpx.Client) -> None:

@@ -57,7 +57,7 @@ def test_several_files_into_a_folder(tmp_path: Path) -> None:
     ("args", "code", "message"),
     [
         (["--model", "nope"], 2, "unknown model 'nope'"),
-        (["--noise", "5"], 2, "invalid choice"),
+        (["--noise", "5"], 2, "invalid level '5': auto, or -1 (none) to 3"),
         (["--scale", "2", "--width", "10"], 2, "not allowed with"),
         (["--tta", "3"], 2, "invalid choice"),
         (["--quality", "0"], 2, "--quality"),

@@ -46,7 +46,9 @@ def test_a_heic_from_a_folder_becomes_a_png(tmp_path: Path, capsys: pytest.Captu
 def test_models_list_shows_aliases_and_what_is_off(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", "list"]) == 0
     out = capsys.readouterr().out
-    assert "photo" in out and "alias: 2x waifu2x-upconv7-photo, 3x span, 4x span" in out
+    assert (
+        "photo" in out and "alias: 2x waifu2x-upconv7-photo, 3x waifu2x-upconv7-photo, 4x waifu2x-upconv7-photo" in out
+    )
     clear = next(line for line in out.splitlines() if line.startswith("clearreality"))
     assert "off: licence" in clear
     assert main(["models", "list", "--json"]) == 0

@@ -44,7 +44,9 @@ def test_upload_a_photo_see_it_enhanced_and_download_it(
     page = pages.open(site, csp=CSP)  # no inline script or style: works under a strict policy
     assert page.title().startswith("EnhanceIt")
     assert page.input_value("#model") == "photo"  # the everyday case first
-    assert "Here: 2x: waifu2x-upconv7-photo, 3x: span, 4x: span." in page.inner_text("#summary")
+    assert "Here: 2x: waifu2x-upconv7-photo, 3x: waifu2x-upconv7-photo, 4x: waifu2x-upconv7-photo." in page.inner_text(
+        "#summary"
+    )
     enhance(page, astronaut)
 
     assert natural_size(page, "#after") == (128, 128)
@@ -86,7 +88,7 @@ def test_photo_and_art_come_first_and_restricted_models_are_marked(site: str, pa
     off = page.locator("#model option[value='clearreality']")
     assert off.is_disabled() and "(off: licence)" in off.inner_text()
     page.select_option("#model", "art")
-    assert page.locator("input[name=noise]").count() == 5  # some model behind it has every level
+    assert page.locator("input[name=noise]").count() == 6  # auto, and every level: some model behind it has it
 
 
 def test_a_cut_short_photo_is_shown_with_a_warning(site: str, pages: Pages, tmp_path: Path) -> None:
@@ -101,10 +103,10 @@ def test_a_cut_short_photo_is_shown_with_a_warning(site: str, pages: Pages, tmp_
 def test_options_reach_the_server(site: str, pages: Pages, astronaut: Path) -> None:
     page = pages.open(site)
     page.select_option("#model", "realesrgan-x4plus")
-    # Real-ESRGAN has no noise reduction: only "None" is offered
-    assert page.locator("input[name=noise]").count() == 1
+    # Real-ESRGAN has no noise reduction: only "Auto" (which is none for it) and "None" are offered
+    assert page.locator("input[name=noise]").count() == 2
     page.select_option("#model", "waifu2x-upconv7-photo")
-    assert page.locator("input[name=noise]").count() == 5
+    assert page.locator("input[name=noise]").count() == 6
     assert page.is_hidden("#quality")
 
     def settings(p: Page) -> None:
@@ -124,6 +126,22 @@ def test_options_reach_the_server(site: str, pages: Pages, astronaut: Path) -> N
     assert natural_size(page, "#after") == (100, 100)
     assert page.get_attribute("#download", "download") == "astronaut-waifu2x-upconv7-photo.jpg"
     assert "JPEG · 100×100" in page.inner_text("#download")
+
+
+def test_noise_is_auto_by_default_and_the_result_says_what_it_chose(site: str, pages: Pages, tmp_path: Path) -> None:
+    """A JPEG saved at quality 75 gets UpConv7-photo's strongest level (3, "Highest") from `photo` at 2x; a
+    PNG gets none. The page sends `auto` and shows what ran."""
+    jpeg = save(photo("astronaut", 64), tmp_path / "photo.jpg", Q=75)
+    page = pages.open(site)
+    assert page.is_checked("input[name=noise][value='auto']")
+    with page.expect_request("**/v1/enhance") as sent:
+        enhance(page, jpeg)
+    assert 'name="noise"\r\n\r\nauto\r\n' in str(sent.value.post_data)
+    assert page.inner_text("#status").endswith("waifu2x-upconv7-photo, noise reduction Highest (auto).")
+
+    page.check("input[name=noise][value='1']")  # a level asked for is shown without "(auto)"
+    enhance(page, save(photo("astronaut", 64), tmp_path / "photo.png"))
+    assert page.inner_text("#status").endswith("waifu2x-upconv7-photo, noise reduction Medium.")
 
 
 def submit_for_error(page: Page) -> str:

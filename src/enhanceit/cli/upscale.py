@@ -27,6 +27,15 @@ class FileTask:
     format: OutputFormat | None
 
 
+def _noise(text: str) -> int | str:
+    """``--noise``: ``auto`` or a level from -1 to 3."""
+    if text == "auto":
+        return text
+    if text.lstrip("-").isdigit() and -1 <= int(text) <= 3:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"invalid level '{text}': auto, or -1 (none) to 3")
+
+
 def add_parser(sub: Any) -> None:
     up = sub.add_parser(
         "upscale", help="enhance image files", description="Enhance one file to a file, or many to a folder."
@@ -47,11 +56,11 @@ def add_parser(sub: Any) -> None:
     )
     up.add_argument(
         "--noise",
-        type=int,
-        default=-1,
-        choices=range(-1, 4),
-        metavar="-1..3",
-        help="noise reduction level, -1 = none",
+        type=_noise,
+        default="auto",
+        metavar="auto|-1..3",
+        help="noise reduction level: auto (from the input: a JPEG's quality; none for lossless formats, "
+        "the default), -1 = none, 0-3 = stronger",
     )
     size = up.add_mutually_exclusive_group()
     size.add_argument("--scale", type=float, help="scale factor (default 2)")
@@ -70,6 +79,13 @@ def add_parser(sub: Any) -> None:
         help="an animated GIF, WebP or PNG: enhance every frame (default), or only the first, as a still image",
     )
     up.add_argument("--quality", type=int, help="lossy quality 1-100 (JPEG, AVIF; WebP is lossless without it)")
+    up.add_argument(
+        "--metadata",
+        choices=("keep", "all", "none"),
+        default="keep",
+        help="the input's EXIF in the result: keep (camera, dates, exposure, author; never GPS; the default), "
+        "all (with GPS and XMP), none (only the ICC profile)",
+    )
     up.add_argument("--tile", type=int, help="tile side in pixels (default: the model's; smaller uses less memory)")
     up.add_argument("--threads", type=int, help="inference threads (default: all cores)")
     up.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders of folder inputs")
@@ -198,6 +214,7 @@ def _options(args: argparse.Namespace, fmt: OutputFormat | None) -> EnhanceOptio
             quality=args.quality,
             tile=args.tile,
             strict=args.strict,
+            metadata=args.metadata,
         )
     except ValidationError as e:
         first = e.errors()[0]
@@ -253,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
             enc = outcome.encoded
             print(
                 f"{task.src} -> {enc.path} ({enc.width}x{enc.height} {enc.format}, {outcome.model.id}, "
-                f"{time.perf_counter() - started:.2f} s)",
+                f"noise {outcome.noise}, {time.perf_counter() - started:.2f} s)",
                 file=sys.stderr,
             )
     return EXIT_FAILED if failures else EXIT_OK

@@ -49,6 +49,8 @@ class JobResult(BaseModel):
     reused: bool = False
     #: The concrete model that made it (an alias such as ``photo`` resolved).
     model: str | None = None
+    #: The noise reduction level that ran (-1: none): what ``noise: auto`` chose, or the level asked for.
+    noise: int | None = None
     #: Frames in the result: more than one for an animation (then ``animated`` is true).
     frames: int = 1
     animated: bool = False
@@ -115,6 +117,7 @@ class Job(BaseModel):
                 "bytes": r.bytes,
                 "reused": r.reused,
                 "model": r.model,
+                "noise": r.noise,
                 "frames": r.frames,
                 "animated": r.animated,
             }

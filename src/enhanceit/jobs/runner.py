@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from enhanceit import __version__, logs
 from enhanceit.config import JobSettings, Settings
+from enhanceit.engine.plan import Plan
 from enhanceit.engine.runtime import Engine
 from enhanceit.errors import Canceled, EnhanceItError, JobTimeout, WorkerLost
 from enhanceit.imaging.formats import FORMATS, extension, media_type, output_format
@@ -122,10 +123,12 @@ def result_key(input_sha256: str, options: EnhanceOptions) -> str:
     return f"{digest[:2]}/{digest}{extension(options.format)}"
 
 
-def reuse_fields(reused: JobResult, source: Path, info: ImageInfo, spec: ModelSpec) -> dict[str, Any]:
-    """What a job finished from an identical earlier request's result records: that result, the model that
-    made it (an alias resolved again, from the same input), and the warnings decoding the input would give."""
-    result = reused.model_copy(update={"model": spec.id})
+def reuse_fields(reused: JobResult, source: Path, info: ImageInfo, spec: ModelSpec, plan: Plan) -> dict[str, Any]:
+    """What a job finished from an identical earlier request's result records: that result, the model and
+    noise level that made it (an alias and ``auto`` resolved again, from the same input), and the warnings
+    decoding the input would give."""
+    noise = plan.passes[0].noise if plan.passes else -1
+    result = reused.model_copy(update={"model": spec.id, "noise": noise})
     return {"result": result, "warnings": input_warnings(source, info), "progress": 1.0}
 
 
@@ -344,8 +347,8 @@ class JobRunner:
             key = result_key(sha256_file(source), options)
             reused = self.reusable(key)
             if reused is not None:
-                info, spec, _ = prepare(source, options, self.engine, self.settings.limits)  # which model made it
-                return JobStatus.SUCCEEDED, {**reuse_fields(reused, source, info, spec), "timings": timings}
+                info, spec, plan = prepare(source, options, self.engine, self.settings.limits)  # what made it
+                return JobStatus.SUCCEEDED, {**reuse_fields(reused, source, info, spec, plan), "timings": timings}
             assert options.format is not None
             out = work / f"result{extension(options.format)}"
             outcome = enhance_file(
@@ -385,6 +388,7 @@ class JobRunner:
                 format=enc.format,
                 bytes=enc.bytes,
                 model=outcome.model.id,
+                noise=outcome.noise,
                 frames=outcome.frames,
                 animated=outcome.animated,
             )

@@ -76,10 +76,10 @@ class JobService:
         if not self.queue.has_room():
             raise Busy("too many jobs are waiting; try again later", retry_after=self.retry_after())
         if upload is not None:
-            info, spec, _ = prepare(upload.path, options, self.engine, self.settings.limits)  # header, limits, plan
+            info, spec, plan = prepare(upload.path, options, self.engine, self.settings.limits)  # header, limits
             reused = self.runner.reusable(result_key(upload.sha256, resolve_options(upload.path, options)))
             if reused is not None:
-                done = {**reuse_fields(reused, upload.path, info, spec), "status": JobStatus.SUCCEEDED}
+                done = {**reuse_fields(reused, upload.path, info, spec, plan), "status": JobStatus.SUCCEEDED}
                 job = job.model_copy(update={**done, "finished_at": now()})
                 return self._insert(job, idempotency_key, fingerprint)
             key = f"uploads/{job.id}"  # one per job: the runner deletes it when the job ends

@@ -5,13 +5,19 @@ of them that can do it (its noise level at its scale) and that this server may r
 concrete id, so a result always says which network made it.
 
 Why these (``make bench``, quality table: PSNR gain over bicubic on four scikit-image photos
-box-downscaled, and seconds per input megapixel on 2 cores, measured 2026-12-01):
+box-downscaled, and seconds per input megapixel on 2 cores, measured 2026-12-01 and, for ``photo`` above
+2x, 2026-12-04 with :mod:`bench.noise` and ``make bench --only photos``):
 
 * ``photo`` up to 2x: waifu2x UpConv7-photo. It beat SPAN on every photo (+3.9 dB against +2.7 dB over
   bicubic on average) and ran about twice as fast (7 s against 13-18 s per MP).
-* ``photo`` above 2x: SPAN, whose native 4x net takes one pass where UpConv7 needs two (2x then 2x on four
-  times the pixels): 2.6x faster, +1.0 dB over bicubic at 4x against UpConv7's +1.5 dB. It has no noise
-  levels, so a request with noise reduction falls back to UpConv7-photo.
+* ``photo`` above 2x: UpConv7-photo too, in two passes (2x, then 2x on four times the pixels), since
+  2026-12-04 (issue 21): SPAN, chosen before for its one 4x pass, has no noise levels and made JPEGs worse
+  than bicubic at 4x (-0.2 dB at quality 75), and on clean photos it gains less (4x, astronaut and coffee:
+  +1.80 and +1.22 dB against UpConv7's +2.72 and +1.75). With OpenVINO bf16 and UpConv7's own tile (128),
+  UpConv7 at 4x takes 1.45 s for a 480x270 photo as a whole process against SPAN's 0.95 s and Real-ESRGAN
+  x4plus' 5.60 s (3.9x as fast; the floor is 3x). CUnet in two passes gains 0.3-0.4 dB more but is only
+  2.8x as fast as Real-ESRGAN; Real-CUGAN se (5.0x) is trained on anime and gains less on photos (JPEG 92
+  at 4x: +1.03 and +0.89 dB). SPAN stays as the fallback where UpConv7 is not enabled.
 * ``art`` up to 2x: waifu2x CUnet, the best waifu2x for illustrations (also the best at 2x on photos).
 * ``art`` above 2x: Real-CUGAN se, trained on anime, with native 3x and 4x nets: CUnet would need two
   passes, the second on four times the pixels (Real-CUGAN 4x: 40 s per MP; CUnet 2x twice: 229 s).
@@ -45,11 +51,8 @@ class Alias:
 PHOTO = Alias(
     name="photo",
     title="Photo",
-    summary="Fast, faithful enlargement of photographs (waifu2x UpConv7-photo up to 2x, SPAN above).",
-    choices=(
-        (2.0, ("waifu2x-upconv7-photo", "span")),
-        (math.inf, ("span", "waifu2x-upconv7-photo")),
-    ),
+    summary="Fast, faithful enlargement of photographs, JPEG noise reduction included (waifu2x UpConv7-photo).",
+    choices=((math.inf, ("waifu2x-upconv7-photo", "span")),),
 )
 
 ART = Alias(

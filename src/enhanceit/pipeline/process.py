@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from enhanceit.config import LimitSettings
-from enhanceit.engine.choose import choose
+from enhanceit.engine.choose import Coding, choose
 from enhanceit.engine.plan import Plan, target_size
 from enhanceit.engine.runtime import Engine, Progress
 from enhanceit.errors import InsufficientStorage, UndecodableImage, disk_full
@@ -58,6 +58,11 @@ class Outcome:
         return self.encoded.frames
 
     @property
+    def noise(self) -> int:
+        """The noise reduction level that ran (-1: none), the first pass's (later passes never denoise)."""
+        return self.plan.passes[0].noise if self.plan.passes else -1
+
+    @property
     def animated(self) -> bool:
         return self.encoded.frames > 1
 
@@ -86,7 +91,9 @@ def prepare(
     width, height = target_size(info.width, info.height, options.scale, options.width, options.height)
     frames = info.frames if options.frames == "all" else 1
     check_output_size(width, height, fmt, limits, frames=frames)
-    spec, plan = choose(engine.registry, options.model, options.noise, info.width, info.height, width, height)
+    spec, plan = choose(
+        engine.registry, options.model, options.noise, info.width, info.height, width, height, Coding.of(info)
+    )
     check_work(info, plan, options.tta, limits, frames=frames)
     check_scratch(info, plan, limits, frames=frames)
     return info, spec, plan
@@ -190,7 +197,9 @@ def _enhance_file(
             try:
                 checkpoint()
                 with clock.phase("encode"):
-                    encoded = encode(result, decoded, plan.width, plan.height, fmt, dst, options.quality)
+                    encoded = encode(
+                        result, decoded, plan.width, plan.height, fmt, dst, options.quality, metadata=options.metadata
+                    )
             finally:
                 if result is not decoded.raster:
                     result.close()

@@ -1,7 +1,7 @@
 // EnhanceIt's page: a plain module, no build step. The API is described at /docs.
 const $ = (id) => document.getElementById(id);
 const RECENT = 'enhanceit.recent', KEY = 'enhanceit.key';
-const NOISE = { '-1': 'None', 0: 'Low', 1: 'Medium', 2: 'High', 3: 'Highest' };
+const NOISE = { auto: 'Auto', '-1': 'None', 0: 'Low', 1: 'Medium', 2: 'High', 3: 'Highest' };
 const PHASES = { download: 'Download', decode: 'Decode', inference: 'Inference', encode: 'Encode', upload: 'Store' };
 const ZOOMS = [1 / 16, 1 / 8, 1 / 4, 1 / 3, 1 / 2, 2 / 3, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32];
 const EXT = { jpeg: 'jpg' };
@@ -35,6 +35,13 @@ const bytes = (n) => n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1
 const stem = (name) => (name || '').replace(/[?#].*/, '').split('/').pop().replace(/\.[^.]*$/, '') || 'image';
 const fileName = (name, model, format) => `${stem(name)}-${model}.${EXT[format] || format}`;
 const frames = (r) => (r.animated ? `, ${r.frames} frames` : ''); // an animation plays in the comparison
+// What ran: the model an alias resolved to, and the noise reduction (the level 'auto' chose, from the image).
+const ran = (j) => {
+  const r = j.result, asked = j.options?.noise;
+  if (!r.model) return '';
+  const level = r.noise == null ? '' : `, noise reduction ${NOISE[r.noise] ?? r.noise}${asked === 'auto' ? ' (auto)' : ''}`;
+  return ` ${r.model}${level}.`;
+};
 function expiry(at) {
   const m = Math.round((Date.parse(at) - Date.now()) / 60000);
   if (!(m > 0)) return 'Link expired.';
@@ -94,8 +101,8 @@ function modelChanged() {
   $('summary').textContent = !m ? '' : m.alias
     ? `${m.summary} Here: ${Object.entries(m.resolves_to.scale).map(([s, id]) => `${s}x: ${id || 'none'}`).join(', ')}.`
     : `${m.summary} Native scales: ${m.scales.map((s) => `${s}x`).join(', ')}. Licence: ${m.licence}.`;
-  const levels = [...new Set([-1, ...(m?.alias ? [0, 1, 2, 3] : m?.noise_levels || [])])].sort((a, b) => a - b).map(String);
-  const was = checked('noise'), on = levels.includes(was) ? was : '-1';
+  const levels = ['auto', ...[...new Set([-1, ...(m?.alias ? [0, 1, 2, 3] : m?.noise_levels || [])])].sort((a, b) => a - b).map(String)];
+  const was = checked('noise'), on = levels.includes(was) ? was : 'auto'; // auto: from the image (a JPEG's quality)
   $('noiseOpts').replaceChildren(...levels.map((n) => el('label', {},
     el('input', { type: 'radio', name: 'noise', value: n, checked: n === on }), ` ${NOISE[n] ?? n}`)));
 }
@@ -107,7 +114,8 @@ function formatChanged() {
 }
 
 function options() { // the server checks every value and says what is wrong
-  const o = { model: $('model').value, noise: +checked('noise'), tta: +$('tta').value };
+  const noise = checked('noise') || 'auto';
+  const o = { model: $('model').value, noise: noise === 'auto' ? noise : +noise, tta: +$('tta').value };
   if ($('format').value) o.format = $('format').value; // none: PNG, or an animation's own format
   const size = checked('size');
   if (size === 'width') o.width = +$('width').value;
@@ -197,7 +205,7 @@ async function follow(j) {
   if (j.status === 'failed') throw new Problem(e?.status || 500, e?.type || '', e?.message || '');
   if (j.status !== 'succeeded' || !j.result) return;
   timings(j.timings || {});
-  status(`Done: ${j.result.width}×${j.result.height}${frames(j.result)}, ${bytes(j.result.bytes)}.`);
+  status(`Done: ${j.result.width}×${j.result.height}${frames(j.result)}, ${bytes(j.result.bytes)}.${ran(j)}`);
   show(j);
 }
 
