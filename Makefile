@@ -65,8 +65,10 @@ pytest: install system-deps image image-gpu
 
 test: lint typecheck pytest
 
+# make bench ONLY=photos runs one section (python bench/run.py --only photos).
+ONLY ?=
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(if $(ONLY),--only $(ONLY))
 
 # Not part of make test: atheris (libFuzzer for Python), each input in a child process with its own time and
 # memory limits; findings land in fuzz/findings (see fuzz/pipeline.py).

@@ -11,6 +11,8 @@
    which. Target: ``photo`` at 4x at least +1.0 dB over bicubic.
 3. Photos as they arrive (:mod:`bench.noise`): every noise level and ``auto`` on JPEGs of each quality,
    lossy WebP, HEIC and AVIF, for each model with noise levels and for ``photo``.
+   Then the alpha channel by the network against Lanczos on RGBA images with soft and hard edges
+   (:mod:`bench.alpha`).
 4. A 12 MP iPhone-sized HEVC HEIC enhanced 2x with ``photo`` to JPEG as one process: at most 90 s and
    512 MB peak RSS on the reference 2-core machine.
 5. Same-runtime peers (ncnn on the CPU, :mod:`bench.peers`).
@@ -24,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import skimage.data
 
-from bench import noise, peers
+from bench import alpha, noise, peers
 from bench.engine import Run, enhanceit, measure, photo_of_size, write_image
 from enhanceit.imaging.vips import pyvips
 
@@ -188,5 +190,6 @@ def main(work: Path) -> None:
     speed(work)
     quality(work)
     noise.main(work)
+    alpha.main(work)
     iphone(work)
     peers.main(work)

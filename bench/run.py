@@ -17,7 +17,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import animated, backends, container, distributed, engine, int8, noise, photos, service, speed, zoo
+from bench import (
+    alpha,
+    animated,
+    backends,
+    container,
+    distributed,
+    engine,
+    int8,
+    noise,
+    photos,
+    service,
+    speed,
+    zoo,
+)
 from enhanceit import __version__
 
 DEFAULT_MODELS = ["waifu2x-cunet", "waifu2x-upconv7-anime", "waifu2x-upconv7-photo"]
@@ -53,6 +66,7 @@ def main() -> int:
             "zoo",
             "photos",
             "noise",
+            "alpha",
             "animated",
             "service",
             "distributed",
@@ -78,6 +92,8 @@ def main() -> int:
             photos.main(Path(tmp))  # with the noise tables
         if args.only == "noise":
             noise.main(Path(tmp))
+        if args.only == "alpha":
+            alpha.main(Path(tmp))
         if args.only in (None, "animated") and not args.quick:
             animated.main(Path(tmp))
         if args.only in (None, "service") and not args.quick:

@@ -12,6 +12,8 @@ DEFAULT_MODEL = "waifu2x-cunet"
 
 #: A noise reduction level: "auto" (from the input, see :mod:`enhanceit.models.autonoise`), -1 (none) or 0-3.
 Noise = Annotated[int, Field(ge=-1, le=3)] | Literal["auto"]
+#: How an input's alpha channel is enlarged: resized with Lanczos, or run through the network as a grey image.
+AlphaMode = Literal["lanczos", "network"]
 #: Which of the input's metadata a result keeps: the camera's EXIF without GPS, all of it, or only the ICC profile.
 Metadata = Literal["keep", "all", "none"]
 
@@ -45,6 +47,11 @@ class EnhanceOptions(BaseModel):
         "all", description="an animation: enhance every frame, or only the first (a still image, PNG by default)"
     )
     tile: int | None = Field(None, ge=16, le=4096, description="tile side (default: the model's)")
+    alpha: AlphaMode = Field(
+        "network",
+        description="an image with transparency: its alpha channel enlarged by the network too ('network', "
+        "sharper edges, twice the inference), or resized with Lanczos ('lanczos'); animations use Lanczos",
+    )
     metadata: Metadata = Field(
         "keep",
         description="the input's EXIF in the result: 'keep' (camera, dates, exposure, author; never the GPS "

@@ -80,6 +80,13 @@ def add_parser(sub: Any) -> None:
     )
     up.add_argument("--quality", type=int, help="lossy quality 1-100 (JPEG, AVIF; WebP is lossless without it)")
     up.add_argument(
+        "--alpha",
+        choices=("lanczos", "network"),
+        default="network",
+        help="an image with transparency: run the network on its alpha too (the default: sharper edges, twice "
+        "the inference), or resize the alpha with Lanczos",
+    )
+    up.add_argument(
         "--metadata",
         choices=("keep", "all", "none"),
         default="keep",
@@ -215,6 +222,7 @@ def _options(args: argparse.Namespace, fmt: OutputFormat | None) -> EnhanceOptio
             tile=args.tile,
             strict=args.strict,
             metadata=args.metadata,
+            alpha=args.alpha,
         )
     except ValidationError as e:
         first = e.errors()[0]

@@ -83,11 +83,12 @@ def encode(
     quality: int | None = None,
     *,
     metadata: Mode = "none",
+    alpha: Raster | None = None,
 ) -> Encoded:
     """Write ``result`` (RGB, enhanced) to ``destination`` as ``fmt``; atomically, or not at all. The input's
     EXIF and XMP go with it as ``metadata`` says (``keep``, ``all``, ``none``: see
     :mod:`enhanceit.imaging.metadata`)."""
-    with composed(result, decoded, fmt, width, height) as image:
+    with composed(result, decoded, fmt, width, height, alpha) as image:
         image, keep = with_metadata(image, decoded, fmt, metadata)
         sixteen = decoded.sample == "uint16" and fmt == "png"
         size = save_atomically(image, fmt, destination, quality, sixteen, keep)
@@ -139,19 +140,24 @@ def _without_stale_fields(image: pyvips.Image) -> bool:
 
 
 @contextlib.contextmanager
-def composed(result: Raster, decoded: Decoded, fmt: OutputFormat, width: int, height: int) -> Iterator[pyvips.Image]:
+def composed(
+    result: Raster, decoded: Decoded, fmt: OutputFormat, width: int, height: int, alpha: Raster | None = None
+) -> Iterator[pyvips.Image]:
     """``result`` streamed into libvips and composed for ``fmt``: exact size, alpha, grey, profile. The
-    streams it reads stay alive until the block ends."""
+    streams it reads stay alive until the block ends. ``alpha``: the input's alpha channel enlarged by the
+    network (its first band), resized from there; else the input's own, resized with Lanczos."""
     colour = None
     if result is decoded.raster and decoded.alpha:  # no pass ran: the decoded frame, whose alpha joins below
         colour = slice(0, decoded.raster.info.bands - 1)
     streams = [StreamedRaster(result, bands=colour)]
-    alpha = None
     if decoded.alpha:
-        streams.append(StreamedRaster(decoded.raster, bands=slice(decoded.raster.info.bands - 1, None)))
-        alpha = streams[-1].image
+        if alpha is not None:
+            streams.append(StreamedRaster(alpha, bands=slice(0, 1)))
+        else:
+            streams.append(StreamedRaster(decoded.raster, bands=slice(decoded.raster.info.bands - 1, None)))
+    alpha_image = streams[1].image if decoded.alpha else None
     try:
-        yield _compose(streams[0].image, decoded, alpha, fmt, width, height)
+        yield _compose(streams[0].image, decoded, alpha_image, fmt, width, height)
     except pyvips.Error as e:
         raise OutputError(f"encoding {fmt.upper()} failed: {str(e).splitlines()[0][:200]}") from None
     finally:

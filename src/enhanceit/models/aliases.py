@@ -14,9 +14,9 @@ box-downscaled, and seconds per input megapixel on 2 cores, measured 2026-12-01 
   2026-12-04 (issue 21): SPAN, chosen before for its one 4x pass, has no noise levels and made JPEGs worse
   than bicubic at 4x (-0.2 dB at quality 75), and on clean photos it gains less (4x, astronaut and coffee:
   +1.80 and +1.22 dB against UpConv7's +2.72 and +1.75). With OpenVINO bf16 and UpConv7's own tile (128),
-  UpConv7 at 4x takes 1.45 s for a 480x270 photo as a whole process against SPAN's 0.95 s and Real-ESRGAN
-  x4plus' 5.60 s (3.9x as fast; the floor is 3x). CUnet in two passes gains 0.3-0.4 dB more but is only
-  2.8x as fast as Real-ESRGAN; Real-CUGAN se (5.0x) is trained on anime and gains less on photos (JPEG 92
+  UpConv7 at 4x takes 1.54 s for a 480x270 photo as a whole process against SPAN's 0.98 s and Real-ESRGAN
+  x4plus' 5.59 s (3.6x as fast; the floor is 3x). CUnet in two passes gains 0.2-0.4 dB more but is only
+  2.5x as fast as Real-ESRGAN; Real-CUGAN se (4.6x) is trained on anime and gains less on photos (JPEG 92
   at 4x: +1.03 and +0.89 dB). SPAN stays as the fallback where UpConv7 is not enabled.
 * ``art`` up to 2x: waifu2x CUnet, the best waifu2x for illustrations (also the best at 2x on photos).
 * ``art`` above 2x: Real-CUGAN se, trained on anime, with native 3x and 4x nets: CUnet would need two

@@ -73,22 +73,27 @@ def check_output_size(width: int, height: int, fmt: OutputFormat, limits: LimitS
         raise ImageTooLarge(f"{fmt.upper()} images cannot be wider or taller than {spec.max_side} pixels")
 
 
-def check_work(info: ImageInfo, plan: Plan, tta: int, limits: LimitSettings, frames: int = 1) -> None:
+def check_work(
+    info: ImageInfo, plan: Plan, tta: int, limits: LimitSettings, frames: int = 1, alpha_pass: bool = False
+) -> None:
     """Input pixels x scale² x TTA level x frames within the limit (the passes may overshoot the requested
-    size): a 540 KB GIF of 300 different 1024² frames at 4x would otherwise be hours of work."""
-    work = work_pixels(info, plan, tta, frames)
+    size): a 540 KB GIF of 300 different 1024² frames at 4x would otherwise be hours of work. An alpha
+    channel run through the network too (``alpha: network``) counts the work twice."""
+    work = work_pixels(info, plan, tta, frames) * (2 if alpha_pass else 1)
     if work > limits.max_output_pixels:
         of = f"{frames} frames of " if frames > 1 else ""
+        twice = ", twice (alpha by the network)," if alpha_pass else ""
         raise ImageTooLarge(
-            f"{of}{info.width}x{info.height} -> {plan.width}x{plan.height} with TTA {tta} counts "
+            f"{of}{info.width}x{info.height} -> {plan.width}x{plan.height} with TTA {tta}{twice} counts "
             f"{work:,} pixels; the limit is {limits.max_output_pixels:,}"
         )
 
 
-def scratch_bytes(info: ImageInfo, plan: Plan, frames: int = 1) -> int:
+def scratch_bytes(info: ImageInfo, plan: Plan, frames: int = 1, alpha_pass: bool = False) -> int:
     """Scratch disk a job needs at most: the decoded input (kept to the end for its alpha), the two pass
     rasters alive at once (a pass reads one and writes the next), and for an animation the strip where
-    every enhanced frame waits for the encoder."""
+    every enhanced frame waits for the encoder. With ``alpha_pass`` (the alpha through the network) the
+    colour result waits beside the alpha's grey input and its own two pass rasters."""
     sample = 2 if info.sixteen_bit else 1
     bands = 4 if info.has_alpha else 3
     decoded = info.pixels * bands * sample
@@ -98,13 +103,17 @@ def scratch_bytes(info: ImageInfo, plan: Plan, frames: int = 1) -> int:
         sizes.append(w * h * 3 * sample)
     passes = max((a + b for a, b in itertools.pairwise(sizes)), default=sum(sizes))
     strip = plan.width * plan.height * bands * frames if frames > 1 else 0
+    if alpha_pass and sizes:
+        passes = max(passes, sizes[-1] + info.pixels * 3 * sample + passes)
     return decoded + passes + strip
 
 
-def check_scratch(info: ImageInfo, plan: Plan, limits: LimitSettings, frames: int = 1) -> None:
+def check_scratch(
+    info: ImageInfo, plan: Plan, limits: LimitSettings, frames: int = 1, alpha_pass: bool = False
+) -> None:
     """Refused up front (422) when the scratch a job needs is over the limit: a 7 KB GIF of 300 frames on a
     2048² canvas needed 15 GB and filled a 2 GiB disk in 44 s."""
-    need = scratch_bytes(info, plan, frames)
+    need = scratch_bytes(info, plan, frames, alpha_pass)
     if need > limits.max_scratch_bytes:
         raise ImageTooLarge(
             f"the job needs {need / 2**20:,.0f} MB of scratch space; the limit is "

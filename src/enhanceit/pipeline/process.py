@@ -20,14 +20,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from enhanceit.config import LimitSettings
 from enhanceit.engine.choose import Coding, choose
-from enhanceit.engine.plan import Plan, target_size
+from enhanceit.engine.plan import Plan, make_plan, target_size
 from enhanceit.engine.runtime import Engine, Progress
 from enhanceit.errors import InsufficientStorage, UndecodableImage, disk_full
-from enhanceit.imaging.decode import TRUNCATED, TRUNCATED_FRAMES, cut_short, decode
+from enhanceit.imaging.decode import TRUNCATED, TRUNCATED_FRAMES, Decoded, cut_short, decode
 from enhanceit.imaging.encode import Encoded, encode
 from enhanceit.imaging.probe import ImageInfo, probe
+from enhanceit.imaging.raster import Raster, RasterInfo
 from enhanceit.models.spec import ModelSpec
 from enhanceit.options import EnhanceOptions
 from enhanceit.pipeline.limits import (
@@ -94,8 +97,10 @@ def prepare(
     spec, plan = choose(
         engine.registry, options.model, options.noise, info.width, info.height, width, height, Coding.of(info)
     )
-    check_work(info, plan, options.tta, limits, frames=frames)
-    check_scratch(info, plan, limits, frames=frames)
+    # the alpha through the network too (stills only: an animation's alpha is resized)
+    alpha_pass = options.alpha == "network" and info.has_alpha and frames == 1 and bool(plan.passes)
+    check_work(info, plan, options.tta, limits, frames=frames, alpha_pass=alpha_pass)
+    check_scratch(info, plan, limits, frames=frames, alpha_pass=alpha_pass)
     return info, spec, plan
 
 
@@ -103,6 +108,33 @@ def resolve_options(src: Path, options: EnhanceOptions) -> EnhanceOptions:
     """``options`` with the output format settled from the input's header (PNG, or an animation's own
     format when none was asked for): what a result is stored and found again under."""
     return options.model_copy(update={"format": output_format_for(probe(src), options.format, options.frames)})
+
+
+def alpha_by_network(
+    engine: Engine,
+    spec: ModelSpec,
+    decoded: Decoded,
+    plan: Plan,
+    work: Path,
+    options: EnhanceOptions,
+    check: Callable[[], None] | None,
+) -> Raster:
+    """The input's alpha channel enlarged by the same network as its colours (``alpha: network``): a grey
+    image in all three bands, through the plan's passes without noise reduction (alpha holds no JPEG
+    noise); the result's first band is the alpha, resized to the exact size when encoded."""
+    info = decoded.raster.info
+    grey = Raster.create(work / "alpha-in.raw", RasterInfo(info.width, info.height, 3, info.dtype))
+    try:
+        rows = max(1, (1 << 20) // max(1, info.row_bytes))
+        for y in range(0, info.height, rows):
+            band = decoded.raster.read_rows(y, min(info.height, y + rows))[:, :, -1:]
+            grey.write_rows(y, np.repeat(band, 3, axis=2))
+        passes = make_plan(spec, -1, info.width, info.height, plan.width, plan.height)
+        folder = work / "alpha"
+        folder.mkdir()
+        return engine.run_plan(spec, passes, grey, folder, tta=options.tta, tile=options.tile, check=check)
+    finally:
+        grey.close()
 
 
 def input_warnings(src: Path, info: ImageInfo) -> list[str]:
@@ -194,15 +226,30 @@ def _enhance_file(
                     progress=progress,
                     check=check,
                 )
+            alpha = None
             try:
+                if options.alpha == "network" and decoded.alpha and plan.passes:
+                    checkpoint()
+                    with clock.phase("inference"):
+                        alpha = alpha_by_network(engine, spec, decoded, plan, work, options, check)
                 checkpoint()
                 with clock.phase("encode"):
                     encoded = encode(
-                        result, decoded, plan.width, plan.height, fmt, dst, options.quality, metadata=options.metadata
+                        result,
+                        decoded,
+                        plan.width,
+                        plan.height,
+                        fmt,
+                        dst,
+                        options.quality,
+                        metadata=options.metadata,
+                        alpha=alpha,
                     )
             finally:
                 if result is not decoded.raster:
                     result.close()
+                if alpha is not None:
+                    alpha.close()
         finally:
             decoded.raster.close()
     return Outcome(encoded=encoded, input=info, model=spec, plan=plan, timings=clock.timings, warnings=decoded.warnings)
