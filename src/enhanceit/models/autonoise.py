@@ -24,14 +24,17 @@ from __future__ import annotations
 #:   q92 (0 still beats none at q97, by 0.1-0.2 dB);
 #: * CUnet: 2 at q50-60, 1 from q75 to q92, 0 at q97;
 #: * waifu2x-chainer's UpConv7: 1 up to q75, 0 from q85;
-#: * Real-CUGAN: its "conservative" net (0) beat no denoising by 0.8-1.1 dB at every quality, and levels 1-3
-#:   lost to it everywhere (up to 2.5 dB at 4x);
-#: * at q99 every model did best with none, as on a PNG.
+#: * Real-CUGAN: its "conservative" net (0) beat no denoising by 0.8-1.1 dB at every quality, q99 included,
+#:   and levels 1-3 lost to it everywhere (up to 2.5 dB at 4x);
+#: * at q99 CUnet and waifu2x-chainer did best with none, as on a PNG (UpConv7-photo still with 0).
+#:
+#: Lossless inputs get none, though UpConv7-photo's 0 and Real-CUGAN's 0 measured better on PNGs too (+0.06 and
+#: +1.1 dB at 2x): these photo figures say nothing of the art Real-CUGAN is made for.
 JPEG_LEVELS: dict[str, tuple[tuple[int, int], ...]] = {
     "waifu2x-upconv7-photo": ((90, 0), (80, 2), (1, 3)),
     "waifu2x": ((99, -1), (95, 0), (70, 1), (1, 2)),
     "waifu2x-chainer": ((99, -1), (80, 0), (1, 1)),
-    "realcugan": ((99, -1), (1, 0)),
+    "realcugan": ((1, 0),),
 }
 #: The lossy formats other than JPEG, whose quality is not read: one level, the same for every model that has
 #: levels. Measured at 2x at two qualities each (WebP 75 and 90, HEIC 50 and 90, AVIF 50 and 80): level 0
