@@ -162,8 +162,7 @@ def measure(
     def run(src: Path, dst: Path) -> None:
         options = EnhanceOptions(model=model, scale=qset.factor, format="png", noise=noise, metadata="none")
         outcome = enhance_file(src, dst, options, engine, LimitSettings())
-        first = outcome.plan.passes[0].noise if outcome.plan.passes else -1
-        ran.add(f"{outcome.model.id}/{first}")
+        ran.add(f"{outcome.model.id}/{outcome.noise}")
 
     return qset.gains(run, way, work), ran
 

@@ -49,8 +49,7 @@ def noise_level(spec: ModelSpec, noise: Noise, coding: Coding) -> int:
     as near as the model has it (-1 when it has none)."""
     if noise != "auto":
         return noise
-    wanted = wanted_level(spec.id, spec.family, coding.format, coding.lossy, coding.quality)
-    return nearest_level(wanted, spec.noise_levels)
+    return nearest_level(_wanted(spec, coding), spec.noise_levels)
 
 
 def choose(
@@ -84,7 +83,7 @@ def choose(
             chosen = spec, _plan(spec, noise, coding, src_w, src_h, dst_w, dst_h)
         except UnsupportedOperation:
             continue
-        if wants and _first_noise(chosen[1]) < 0:
+        if wants and chosen[1].noise < 0:
             fallback = fallback or chosen  # it runs, without the noise reduction the input calls for
             continue
         return chosen
@@ -104,10 +103,6 @@ def _wanted(spec: ModelSpec, coding: Coding) -> int:
     return wanted_level(spec.id, spec.family, coding.format, coding.lossy, coding.quality)
 
 
-def _first_noise(plan: Plan) -> int:
-    return plan.passes[0].noise if plan.passes else -1
-
-
 def _plan(spec: ModelSpec, noise: Noise, coding: Coding, src_w: int, src_h: int, dst_w: int, dst_h: int) -> Plan:
     level = noise_level(spec, noise, coding)
     try:
@@ -115,7 +110,7 @@ def _plan(spec: ModelSpec, noise: Noise, coding: Coding, src_w: int, src_h: int,
     except UnsupportedOperation:
         if noise != "auto" or level < 0:
             raise
-        return make_plan(spec, -1, src_w, src_h, dst_w, dst_h)  # auto: no noise reduction rather than none at all
+        return make_plan(spec, -1, src_w, src_h, dst_w, dst_h)  # auto: without noise reduction, not refused
 
 
 def check_request(registry: Registry, model: str, noise: Noise, scale: float | None) -> ModelSpec:

@@ -33,6 +33,11 @@ class Plan:
     def native_scale(self) -> int:
         return math.prod(n.scale for n in self.passes)
 
+    @property
+    def noise(self) -> int:
+        """The noise reduction level that runs (-1: none): the first pass's, as later passes never denoise."""
+        return self.passes[0].noise if self.passes else -1
+
 
 def target_size(
     width: int,

@@ -127,8 +127,7 @@ def reuse_fields(reused: JobResult, source: Path, info: ImageInfo, spec: ModelSp
     """What a job finished from an identical earlier request's result records: that result, the model and
     noise level that made it (an alias and ``auto`` resolved again, from the same input), and the warnings
     decoding the input would give."""
-    noise = plan.passes[0].noise if plan.passes else -1
-    result = reused.model_copy(update={"model": spec.id, "noise": noise})
+    result = reused.model_copy(update={"model": spec.id, "noise": plan.noise})
     return {"result": result, "warnings": input_warnings(source, info), "progress": 1.0}
 
 

@@ -62,8 +62,8 @@ class Outcome:
 
     @property
     def noise(self) -> int:
-        """The noise reduction level that ran (-1: none), the first pass's (later passes never denoise)."""
-        return self.plan.passes[0].noise if self.plan.passes else -1
+        """The noise reduction level that ran (-1: none)."""
+        return self.plan.noise
 
     @property
     def animated(self) -> bool:
