@@ -20,7 +20,7 @@ from skimage.draw import polygon
 from skimage.filters import gaussian
 from skimage.transform import resize
 
-from bench.noise import box_down, psnr, to_array
+from bench.engine import box_down, psnr, to_array
 from enhanceit.imaging.vips import pyvips
 
 SIZE = 512

@@ -68,6 +68,39 @@ def write_image(path: Path, pixels: np.ndarray) -> Path:
     return path
 
 
+def to_array(image: pyvips.Image) -> np.ndarray:
+    return np.ndarray(
+        buffer=image.write_to_memory(), dtype=np.uint8, shape=(image.height, image.width, image.bands)
+    ).copy()
+
+
+def from_array(pixels: np.ndarray) -> pyvips.Image:
+    h, w, c = pixels.shape
+    return pyvips.Image.new_from_memory(np.ascontiguousarray(pixels).tobytes(), w, h, c, "uchar")
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def box_down(pixels: np.ndarray, factor: int) -> np.ndarray:
+    """Each ``factor`` x ``factor`` block averaged: the downscaling the quality tables are measured on."""
+    h, w, c = pixels.shape
+    blocks = pixels.reshape(h // factor, factor, w // factor, factor, c).astype(np.float64)
+    return np.rint(blocks.mean(axis=(1, 3))).astype(np.uint8)
+
+
+def scikit_photos(names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """scikit-image's photos by name, RGB, cropped to a multiple of 4 a side (so 2x and 4x divide them)."""
+    out = {}
+    for name in names:
+        pixels = getattr(skimage.data, name)()[:, :, :3]
+        h, w = pixels.shape[0] // 4 * 4, pixels.shape[1] // 4 * 4
+        out[name] = np.ascontiguousarray(pixels[:h, :w])
+    return out
+
+
 def photo_of_size(width: int, height: int) -> np.ndarray:
     """A real photo (scikit-image's astronaut) resized with Lanczos to the size wanted."""
     base = skimage.data.astronaut()

@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import skimage.data
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -209,12 +208,9 @@ def write_int8(
 
 
 def photos() -> dict[str, np.ndarray]:
-    out = {}
-    for name in PHOTOS:
-        pixels = getattr(skimage.data, name)()[:, :, :3]
-        h, w = pixels.shape[0] // 4 * 4, pixels.shape[1] // 4 * 4
-        out[name] = np.ascontiguousarray(pixels[:h, :w])
-    return out
+    from bench.engine import scikit_photos
+
+    return scikit_photos(PHOTOS)
 
 
 def calibration_inputs(lows: dict[str, np.ndarray], pad: int) -> list[np.ndarray]:
@@ -334,8 +330,7 @@ def variants_for(convs: list[Layer]) -> list[Variant]:
 def quality(work: Path, model: str, files: dict[str, tuple[Path, Path]]) -> dict[str, dict[str, object]]:
     """Per variant label: PSNR per photo vs the originals, and vs the fp32 output (PSNR, max abs diff, mean
     brightness shift), through the engine's own tiling and the service's ncnn backend."""
-    from bench.engine import write_image
-    from bench.photos import box_down, psnr, to_array
+    from bench.engine import box_down, psnr, to_array, write_image
     from enhanceit.config import LimitSettings
     from enhanceit.engine.ncnn_backend import NcnnBackend
     from enhanceit.engine.runtime import Engine, EngineConfig
@@ -408,7 +403,7 @@ def speed(model: str, side: int, files: dict[str, tuple[Path, Path]]) -> dict[st
 
 
 def speed_input(model: str, side: int) -> tuple[object, np.ndarray]:
-    from bench.photos import box_down
+    from bench.engine import box_down
     from enhanceit.models.registry import REGISTRY
 
     net = next(n for n in REGISTRY.get(model).nets if n.scale == FACTOR and n.noise == -1)
@@ -473,7 +468,7 @@ def cpu_flags() -> str:
 
 
 def run_model(work: Path, model: str) -> dict[str, object]:
-    from bench.photos import box_down
+    from bench.engine import box_down
     from enhanceit.models import weights as weight_files
     from enhanceit.models.registry import REGISTRY
 

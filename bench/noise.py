@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import skimage.data
 
-from bench.engine import write_image
+from bench.engine import box_down, psnr, scikit_photos, to_array, write_image
 from enhanceit.imaging.vips import pyvips
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
@@ -80,12 +79,6 @@ OTHERS = (
 )
 
 
-def to_array(image: pyvips.Image) -> np.ndarray:
-    return np.ndarray(
-        buffer=image.write_to_memory(), dtype=np.uint8, shape=(image.height, image.width, image.bands)
-    ).copy()
-
-
 def read(path: Path) -> np.ndarray:
     """RGB pixels of a file as the service decodes it (HEVC through pillow-heif: libvips' build has no HEVC)."""
     if path.suffix == ".heic":
@@ -96,31 +89,12 @@ def read(path: Path) -> np.ndarray:
     return to_array(pyvips.Image.new_from_file(str(path)))[:, :, :3]
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
-def originals() -> dict[str, np.ndarray]:
-    out = {}
-    for name in PHOTOS:
-        pixels = getattr(skimage.data, name)()[:, :, :3]
-        h, w = pixels.shape[0] // 4 * 4, pixels.shape[1] // 4 * 4
-        out[name] = np.ascontiguousarray(pixels[:h, :w])
-    return out
-
-
-def box_down(pixels: np.ndarray, factor: int) -> np.ndarray:
-    h, w, c = pixels.shape
-    return np.rint(pixels.reshape(h // factor, factor, w // factor, factor, c).mean(axis=(1, 3))).astype(np.uint8)
-
-
 class QualitySet:
     """The photos saved each way at one factor, with bicubic's PSNR from each file."""
 
     def __init__(self, work: Path, factor: int, ways: tuple[Lossy, ...]) -> None:
         self.factor = factor
-        self.photos = originals()
+        self.photos = scikit_photos(PHOTOS)
         self.files: dict[tuple[str, str], Path] = {}
         self.bicubic: dict[tuple[str, str], float] = {}
         for name, pixels in self.photos.items():

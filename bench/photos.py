@@ -23,11 +23,19 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-import numpy as np
-import skimage.data
-
 from bench import alpha, noise, peers
-from bench.engine import Run, enhanceit, measure, photo_of_size, write_image
+from bench.engine import (
+    Run,
+    box_down,
+    enhanceit,
+    from_array,
+    measure,
+    photo_of_size,
+    psnr,
+    scikit_photos,
+    to_array,
+    write_image,
+)
 from enhanceit.imaging.vips import pyvips
 
 FAST_RUNS = 3
@@ -90,28 +98,6 @@ def speed(work: Path, only: tuple[str, ...] = ()) -> None:
             )
 
 
-def to_array(image: pyvips.Image) -> np.ndarray:
-    return np.ndarray(
-        buffer=image.write_to_memory(), dtype=np.uint8, shape=(image.height, image.width, image.bands)
-    ).copy()
-
-
-def from_array(pixels: np.ndarray) -> pyvips.Image:
-    h, w, c = pixels.shape
-    return pyvips.Image.new_from_memory(np.ascontiguousarray(pixels).tobytes(), w, h, c, "uchar")
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
-
-
-def box_down(pixels: np.ndarray, factor: int) -> np.ndarray:
-    h, w, c = pixels.shape
-    blocks = pixels.reshape(h // factor, factor, w // factor, factor, c).astype(np.float64)
-    return np.rint(blocks.mean(axis=(1, 3))).astype(np.uint8)
-
-
 def quality(work: Path) -> None:
     from enhanceit.config import LimitSettings
     from enhanceit.engine.runtime import Engine, EngineConfig
@@ -122,11 +108,7 @@ def quality(work: Path) -> None:
     engine = Engine(EngineConfig(threads=2), registry=REGISTRY.enabling(REGISTRY.ids()))
     limits = LimitSettings()
     fidelity = [spec.id for spec in all_models() if "gan" not in spec.tags]
-    originals = {}
-    for name in PHOTOS:
-        pixels = getattr(skimage.data, name)()[:, :, :3]
-        h, w = pixels.shape[0] // 4 * 4, pixels.shape[1] // 4 * 4
-        originals[name] = np.ascontiguousarray(pixels[:h, :w])
+    originals = scikit_photos(PHOTOS)
     for factor in (2, 4):
         print(f"\n## Quality: PSNR gain over bicubic at {factor}x (dB; box-downscaled scikit-image photos, in-process)")
         small, bicubic = {}, {}

@@ -11,19 +11,8 @@ from enhanceit.errors import ImageTooLarge
 from enhanceit.imaging import isobmff
 from enhanceit.imaging.probe import ImageInfo, probe
 from enhanceit.pipeline.limits import check_input
+from tests.heif_grids import box, full, ispe
 from tests.helpers import photo
-
-
-def box(kind: bytes, body: bytes) -> bytes:
-    return (8 + len(body)).to_bytes(4, "big") + kind + body
-
-
-def full(kind: bytes, body: bytes, version: int = 0, flags: int = 0) -> bytes:
-    return box(kind, bytes([version]) + flags.to_bytes(3, "big") + body)
-
-
-def ispe(width: int, height: int) -> bytes:
-    return full(b"ispe", width.to_bytes(4, "big") + height.to_bytes(4, "big"))
 
 
 def grid_file(path: Path, tiles: list[int], grid: tuple[int, int], tile: tuple[int, int]) -> Path:
