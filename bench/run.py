@@ -37,12 +37,11 @@ DEFAULT_MODELS = ["waifu2x-cunet", "waifu2x-upconv7-anime", "waifu2x-upconv7-pho
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
+    """The CPU with the flags that matter to the engine (every figure is quoted with them), cores, memory."""
+    from enhanceit.engine.choice import cpu as this_cpu
+
+    cpu = this_cpu().describe()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
         mem_kb = int(
             next(x for x in Path("/proc/meminfo").read_text().splitlines() if x.startswith("MemTotal")).split()[1]
         )
