@@ -33,7 +33,7 @@ from pydantic_settings import (
 )
 
 if TYPE_CHECKING:
-    from enhanceit.security.urlpolicy import HostRule
+    from enhanceit.hostnames import HostRule
 
 
 def default_models_dir() -> Path:
@@ -145,7 +145,7 @@ class FetchSettings(BaseModel):
 
     @model_validator(mode="after")
     def _parse_host_lists(self) -> FetchSettings:
-        from enhanceit.security.urlpolicy import host_rules
+        from enhanceit.hostnames import host_rules
 
         self._allow_rules = host_rules(self.allow_hosts)
         self._deny_rules = host_rules(self.deny_hosts)

@@ -33,9 +33,9 @@ from enhanceit.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from enhanceit.hostnames import IPAddress
 from enhanceit.pipeline.fetch import Fetched, fetch_image
 from enhanceit.security.outbound import system_resolver
-from enhanceit.security.urlpolicy import IPAddress
 from tests.helpers import photo, to_vips
 
 PUBLIC = ipaddress.ip_address("93.184.216.34")

@@ -11,9 +11,11 @@ from collections.abc import Sequence
 import httpcore
 import pytest
 
+from enhanceit import hostnames
 from enhanceit.config import FetchSettings, Settings
 from enhanceit.errors import ForbiddenURL, InvalidRequest, UpstreamError
-from enhanceit.security import outbound, urlpolicy
+from enhanceit.hostnames import HostRule, IPAddress
+from enhanceit.security import outbound
 from enhanceit.security.outbound import (
     Deadline,
     check_at_submit,
@@ -22,7 +24,6 @@ from enhanceit.security.outbound import (
     pinned_connection,
     request_url,
 )
-from enhanceit.security.urlpolicy import HostRule, IPAddress
 
 PUBLIC = ipaddress.ip_address("93.184.215.14")
 
@@ -46,7 +47,7 @@ def test_host_lists_are_parsed_once_with_the_settings(monkeypatch: pytest.Monkey
     def no_more_parsing(entry: str) -> HostRule:
         raise AssertionError(f"host list entry {entry!r} parsed again on a request")
 
-    monkeypatch.setattr(urlpolicy, "host_rule", no_more_parsing)  # what host_rules calls for each entry
+    monkeypatch.setattr(hostnames, "host_rule", no_more_parsing)  # what host_rules calls for each entry
     check_at_submit("https://cdn.images.example/a.png", settings)
     with pytest.raises(ForbiddenURL):
         check_at_submit("https://bad.images.example/a.png", settings)

@@ -10,16 +10,8 @@ import ipaddress
 import pytest
 
 from enhanceit.errors import ForbiddenURL, InvalidRequest
-from enhanceit.security.urlpolicy import (
-    blocked_reason,
-    check_addresses,
-    check_host,
-    host_rule,
-    host_rules,
-    normalise_host,
-    parse_ipv4,
-    parse_url,
-)
+from enhanceit.hostnames import host_rule, host_rules, normalise_host, parse_ipv4
+from enhanceit.security.urlpolicy import blocked_reason, check_addresses, check_host, parse_url
 
 ip = ipaddress.ip_address
 

@@ -16,10 +16,10 @@ import pytest
 from fastapi.staticfiles import StaticFiles
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Route, sync_playwright
 
-from enhanceit.api.app import static_dir
 from enhanceit.bootstrap import Services
 from enhanceit.config import Settings
 from enhanceit.engine.runtime import Engine
+from enhanceit.web import static_dir
 from tests.api.conftest import make_settings, start
 from tests.api.servers import LiveServer
 from tests.helpers import photo, save

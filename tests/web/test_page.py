@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from playwright.sync_api import Page
 
-from enhanceit.api.app import static_dir
 from enhanceit.engine.fake import fake_engine
+from enhanceit.web import static_dir
 from tests.api.conftest import decode, make_settings, png_bytes
 from tests.api.servers import HttpStub, send
 from tests.helpers import load, photo, save

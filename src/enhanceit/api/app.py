@@ -12,7 +12,6 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI
 
@@ -22,6 +21,7 @@ from enhanceit.api.deps import caller
 from enhanceit.api.middleware import RequestContext
 from enhanceit.bootstrap import Services
 from enhanceit.config import Settings, get_settings
+from enhanceit.web import static_dir
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,3 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.mount("/static", web.Static(directory=static_dir(), check_dir=False), name="static")
     app.add_middleware(RequestContext, metrics=services.metrics, max_body=settings.limits.max_upload_bytes + 65536)
     return app
-
-
-def static_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "web" / "static"

@@ -27,7 +27,7 @@ from enhanceit.imaging.raster import Raster, RasterInfo
 from enhanceit.imaging.vips import pyvips
 from enhanceit.models.spec import ModelSpec
 from enhanceit.options import EnhanceOptions
-from enhanceit.pipeline.process import Clock
+from enhanceit.pipeline.clock import Clock
 
 
 class _Tiles:

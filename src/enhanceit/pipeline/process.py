@@ -14,9 +14,7 @@ The CLI calls this directly; the service's worker calls it between fetching and 
 from __future__ import annotations
 
 import tempfile
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +31,8 @@ from enhanceit.imaging.probe import ImageInfo, probe
 from enhanceit.imaging.raster import Raster, RasterInfo
 from enhanceit.models.spec import ModelSpec
 from enhanceit.options import EnhanceOptions
+from enhanceit.pipeline.animated import enhance_animation
+from enhanceit.pipeline.clock import Clock
 from enhanceit.pipeline.limits import (
     check_input,
     check_output_size,
@@ -68,19 +68,6 @@ class Outcome:
     @property
     def animated(self) -> bool:
         return self.encoded.frames > 1
-
-
-@dataclass
-class Clock:
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - start, 4)
 
 
 def prepare(
@@ -186,8 +173,6 @@ def _enhance_file(
     fmt = output_format_for(info, options.format, options.frames)
     checkpoint()
     if info.animated and options.frames == "all":
-        from enhanceit.pipeline.animated import enhance_animation
-
         warnings = []
         if cut_short(src, info.format):  # libvips keeps the frames that arrived whole and says nothing
             if options.strict:

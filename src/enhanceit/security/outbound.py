@@ -30,9 +30,9 @@ import httpcore
 
 from enhanceit.config import FetchSettings
 from enhanceit.errors import ResolverUnavailable, UpstreamError, UpstreamTimeout
+from enhanceit.hostnames import IPAddress
 from enhanceit.security.pinned import Connector, Deadline, PinnedBackend, tcp_connector
 from enhanceit.security.urlpolicy import (
-    IPAddress,
     Target,
     check_addresses,
     check_host,

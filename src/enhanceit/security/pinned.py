@@ -22,7 +22,7 @@ from typing import Any
 
 import httpcore
 
-from enhanceit.security.urlpolicy import IPAddress
+from enhanceit.hostnames import IPAddress
 
 #: Opens a TCP connection to ``(ip, port)`` within ``timeout`` seconds and returns the connected socket.
 #: It must connect to the address it is given; tests replace it to reach a local server instead.

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from enhanceit.api.app import static_dir
+from enhanceit.web import static_dir
 
 router = APIRouter(include_in_schema=False)
 
