@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from enhanceit.errors import IdempotencyConflict, NotFound
+from enhanceit.imaging.probe import ImageInfo
 from enhanceit.jobs.model import Job, JobStatus, Source, now
 from enhanceit.jobs.store.base import JobStore
 from enhanceit.jobs.store.in_memory import MemoryJobStore
@@ -89,6 +90,13 @@ def test_a_finished_jobs_webhook_stays_pending_until_settled(store: JobStore) ->
     assert store.unfinished() == []  # a pending webhook does not make a job unfinished
     store.update(hooked.id, webhook_pending=False)
     assert store.pending_webhooks() == []
+
+
+def test_the_input_header_read_at_submit_comes_back_whole(store: JobStore) -> None:
+    """What the worker decides the request from (issue 22): every field of the header comes back."""
+    header = ImageInfo("gif", 48, 40, 4, "uchar", "srgb", 1, True, False, 3, "", 3, 0, True, None)
+    j = store.insert(job(input=header))
+    assert store.require(j.id).input == header
 
 
 def test_concurrent_updates_lose_nothing(store: JobStore) -> None:

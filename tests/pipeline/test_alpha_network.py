@@ -12,7 +12,8 @@ from enhanceit.engine.fake import fake_engine
 from enhanceit.engine.runtime import Engine
 from enhanceit.errors import ImageTooLarge
 from enhanceit.options import EnhanceOptions
-from enhanceit.pipeline.process import enhance_file, prepare
+from enhanceit.pipeline.prepared import prepare
+from enhanceit.pipeline.process import enhance_file
 from tests.animations import save_animation
 from tests.helpers import box_down, load, photo, psnr, save
 

@@ -16,7 +16,8 @@ from enhanceit.engine.fake import fake_engine
 from enhanceit.models import autonoise
 from enhanceit.models.registry import REGISTRY
 from enhanceit.options import EnhanceOptions
-from enhanceit.pipeline.process import enhance_file, prepare
+from enhanceit.pipeline.prepared import prepare
+from enhanceit.pipeline.process import enhance_file
 from tests.helpers import photo, to_vips
 
 PIXELS = photo("coffee", 48)
@@ -63,8 +64,8 @@ def test_auto_resolves_per_format_from_the_header(tmp_path: Path, kind: str) -> 
     engine = fake_engine()
     levels = []
     for model in ("waifu2x-upconv7-photo", "waifu2x-cunet", "realcugan-se"):
-        _, _, plan = prepare(src, EnhanceOptions(model=model, scale=2), engine, LimitSettings())
-        levels.append(plan.passes[0].noise)
+        prepared = prepare(src, EnhanceOptions(model=model, scale=2), engine, LimitSettings())
+        levels.append(prepared.noise)
     assert tuple(levels) == EXPECTED[kind]
 
 
@@ -72,8 +73,8 @@ def test_a_level_asked_for_is_kept_whatever_the_input(tmp_path: Path) -> None:
     src = tmp_path / "in.jpg"
     to_vips(PIXELS).jpegsave(str(src), Q=50)
     for noise in (-1, 0, 3):
-        _, _, plan = prepare(src, EnhanceOptions(model="waifu2x-cunet", noise=noise), fake_engine(), LimitSettings())
-        assert plan.passes[0].noise == noise
+        prepared = prepare(src, EnhanceOptions(model="waifu2x-cunet", noise=noise), fake_engine(), LimitSettings())
+        assert prepared.noise == noise
 
 
 def test_a_model_without_the_level_wanted_gets_the_nearest_weaker_one() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from enhanceit.errors import EnhanceItError, public_detail
+from enhanceit.imaging.probe import ImageInfo
 from enhanceit.options import EnhanceOptions
 
 
@@ -102,6 +103,9 @@ class Job(BaseModel):
     #: The run that holds the job while it is running, and until when without renewal (see jobs.lease).
     lease_owner: str | None = None
     lease_until: datetime | None = None
+    #: The input's header, read once where the input first was (an upload, at submit): the worker decides
+    #: the request again from it without reading the file's header (:func:`enhanceit.pipeline.prepared.decide`).
+    input: ImageInfo | None = None
 
     def public(self, result_url: str | None) -> dict[str, Any]:
         """The job as the API shows it (no storage keys, no owner, no webhook URL)."""

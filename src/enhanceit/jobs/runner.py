@@ -31,20 +31,20 @@ from urllib.parse import urlsplit
 
 from enhanceit import __version__, logs
 from enhanceit.config import JobSettings, Settings
-from enhanceit.engine.plan import Plan
 from enhanceit.engine.runtime import Engine
 from enhanceit.errors import Canceled, EnhanceItError, JobTimeout, WorkerLost
 from enhanceit.imaging.formats import FORMATS, extension, media_type, output_format
-from enhanceit.imaging.probe import ImageInfo, probe
+from enhanceit.imaging.probe import probe
 from enhanceit.jobs.lease import LeaseKeeper, deadline_of, lease_end, new_owner
 from enhanceit.jobs.model import Job, JobError, JobResult, JobStatus, now
 from enhanceit.jobs.retry import Backoff, retrying
 from enhanceit.jobs.scratch import JOB_PREFIX, REUSE_PREFIX, owned
 from enhanceit.jobs.store.base import JobStore, claimable
-from enhanceit.models.spec import ModelSpec
 from enhanceit.options import EnhanceOptions
+from enhanceit.pipeline.clock import Clock
 from enhanceit.pipeline.fetch import fetch_image
-from enhanceit.pipeline.process import enhance_file, input_warnings, prepare, resolve_options
+from enhanceit.pipeline.prepared import Prepared, decide, input_warnings, prepare
+from enhanceit.pipeline.process import enhance
 from enhanceit.storage.base import Storage
 
 logger = logging.getLogger(__name__)
@@ -116,19 +116,19 @@ class Observers(Observer):
 
 def result_key(input_sha256: str, options: EnhanceOptions) -> str:
     """Content address of a result: the input's bytes, every option that changes pixels, the engine.
-    ``options`` has its format settled (:func:`~enhanceit.pipeline.process.resolve_options`)."""
+    ``options`` has its format settled (:attr:`enhanceit.pipeline.prepared.Prepared.options`)."""
     assert options.format is not None
     recipe = json.dumps(options.model_dump(mode="json"), sort_keys=True)
     digest = hashlib.sha256(f"{RESULT_VERSION}\n{input_sha256}\n{recipe}".encode()).hexdigest()
     return f"{digest[:2]}/{digest}{extension(options.format)}"
 
 
-def reuse_fields(reused: JobResult, source: Path, info: ImageInfo, spec: ModelSpec, plan: Plan) -> dict[str, Any]:
+def reuse_fields(reused: JobResult, source: Path, prepared: Prepared) -> dict[str, Any]:
     """What a job finished from an identical earlier request's result records: that result, the model and
     noise level that made it (an alias and ``auto`` resolved again, from the same input), and the warnings
     decoding the input would give."""
-    result = reused.model_copy(update={"model": spec.id, "noise": plan.noise})
-    return {"result": result, "warnings": input_warnings(source, info), "progress": 1.0}
+    result = reused.model_copy(update={"model": prepared.model.id, "noise": prepared.noise})
+    return {"result": result, "warnings": input_warnings(source, prepared.info), "progress": 1.0}
 
 
 def sha256_file(path: Path) -> str:
@@ -342,23 +342,27 @@ class JobRunner:
             self._get_input(job, source, check)
             timings["download"] = round(time.perf_counter() - started, 4)
             self.observer.phase("download", timings["download"])
-            options = resolve_options(source, job.options)  # an animation keeps its format unless told otherwise
-            key = result_key(sha256_file(source), options)
+            clock = Clock()
+            with clock.phase("probe"):  # the header read at submit, or here once
+                prepared = (
+                    decide(job.input, job.options, self.engine, self.settings.limits)
+                    if job.input is not None
+                    else prepare(source, job.options, self.engine, self.settings.limits)
+                )
+            key = result_key(sha256_file(source), prepared.options)
             reused = self.reusable(key)
             if reused is not None:
-                info, spec, plan = prepare(source, options, self.engine, self.settings.limits)  # what made it
-                return JobStatus.SUCCEEDED, {**reuse_fields(reused, source, info, spec, plan), "timings": timings}
-            assert options.format is not None
-            out = work / f"result{extension(options.format)}"
-            outcome = enhance_file(
+                return JobStatus.SUCCEEDED, {**reuse_fields(reused, source, prepared), "timings": timings}
+            out = work / f"result{extension(prepared.format)}"
+            outcome = enhance(
                 source,
                 out,
-                options,
+                prepared,
                 self.engine,
-                self.settings.limits,
                 tmp_dir=work,
                 progress=_Progress(self.store, job.id),
                 check=check,
+                clock=clock,
             )
             timings["decode"] = round(outcome.timings.get("probe", 0.0) + outcome.timings.get("decode", 0.0), 4)
             timings["inference"] = outcome.timings.get("inference", 0.0)

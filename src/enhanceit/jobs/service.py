@@ -25,7 +25,7 @@ from enhanceit.jobs.queue.base import JobQueue
 from enhanceit.jobs.runner import JobRunner, download_name, result_key, reuse_fields
 from enhanceit.jobs.store.base import JobStore
 from enhanceit.options import EnhanceOptions
-from enhanceit.pipeline.process import prepare, resolve_options
+from enhanceit.pipeline.prepared import prepare
 from enhanceit.security.outbound import check_at_submit
 from enhanceit.storage.base import Storage
 
@@ -76,10 +76,11 @@ class JobService:
         if not self.queue.has_room():
             raise Busy("too many jobs are waiting; try again later", retry_after=self.retry_after())
         if upload is not None:
-            info, spec, plan = prepare(upload.path, options, self.engine, self.settings.limits)  # header, limits
-            reused = self.runner.reusable(result_key(upload.sha256, resolve_options(upload.path, options)))
+            prepared = prepare(upload.path, options, self.engine, self.settings.limits)  # the header, read once
+            job = job.model_copy(update={"input": prepared.info})
+            reused = self.runner.reusable(result_key(upload.sha256, prepared.options))
             if reused is not None:
-                done = {**reuse_fields(reused, upload.path, info, spec, plan), "status": JobStatus.SUCCEEDED}
+                done = {**reuse_fields(reused, upload.path, prepared), "status": JobStatus.SUCCEEDED}
                 job = job.model_copy(update={**done, "finished_at": now()})
                 return self._insert(job, idempotency_key, fingerprint)
             key = f"uploads/{job.id}"  # one per job: the runner deletes it when the job ends

@@ -12,22 +12,17 @@ runs between tiles and between frames, so a cancel stops the work within a tile.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 from enhanceit.engine.plan import Plan
-from enhanceit.engine.runtime import Engine, Progress
+from enhanceit.engine.runtime import Progress
 from enhanceit.errors import UndecodableImage
 from enhanceit.imaging.animation import FrameStrip, Timing, content_hash, encode_animation, read_frames
 from enhanceit.imaging.decode import Decoded, to_raster
 from enhanceit.imaging.encode import Encoded, composed
-from enhanceit.imaging.formats import OutputFormat
-from enhanceit.imaging.probe import ImageInfo
 from enhanceit.imaging.raster import Raster, RasterInfo
 from enhanceit.imaging.vips import pyvips
-from enhanceit.models.spec import ModelSpec
-from enhanceit.options import EnhanceOptions
-from enhanceit.pipeline.clock import Clock
+from enhanceit.pipeline.context import Run
 
 
 class _Tiles:
@@ -51,40 +46,23 @@ class _Tiles:
             self.progress(self.frame * self.per_frame, self.per_frame * self.frames)
 
 
-def enhance_animation(
-    src: Path,
-    dst: Path,
-    info: ImageInfo,
-    spec: ModelSpec,
-    plan: Plan,
-    options: EnhanceOptions,
-    fmt: OutputFormat,
-    engine: Engine,
-    *,
-    tmp_dir: Path | None = None,
-    clock: Clock,
-    progress: Progress | None = None,
-    check: Callable[[], None] | None = None,
-) -> tuple[Encoded, int]:
-    """Enhance every frame of the animation ``src`` into ``dst`` as ``fmt``; (what was written, frames
-    reused from the frame before)."""
-
-    def checkpoint() -> None:
-        if check is not None:
-            check()
-
+def enhance_animation(run: Run) -> tuple[Encoded, int]:
+    """Enhance every frame of the animation ``run.src`` into ``run.dst``; (what was written, frames reused
+    from the frame before)."""
+    p = run.prepared
+    info, plan = p.info, p.plan
     timing = Timing()
-    tiles = _Tiles(progress, info.frames)
+    tiles = _Tiles(run.progress, info.frames)
     reused = 0
-    with tempfile.TemporaryDirectory(prefix="enhanceit-anim-", dir=tmp_dir) as scratch:
+    with tempfile.TemporaryDirectory(prefix="enhanceit-anim-", dir=run.tmp_dir) as scratch:
         work = Path(scratch)
         strip: FrameStrip | None = None
         previous: bytes | None = None
         icc: bytes | None = None
-        frames = read_frames(src, info, timing)
+        frames = read_frames(run.src, info, timing)
         try:
             while True:
-                with clock.phase("decode"):
+                with run.clock.phase("decode"):
                     try:
                         frame = next(frames, None)
                         if frame is None:
@@ -98,22 +76,22 @@ def enhance_animation(
                     icc = decoded.icc
                     digest = content_hash(decoded.raster)
                     if strip is None:
-                        strip = _new_strip(work, decoded, plan, fmt)
+                        strip = _new_strip(work, decoded, plan)
                     if digest == previous:
                         strip.repeat()
                         reused += 1
                     else:
-                        checkpoint()
-                        _enhance_frame(decoded, strip, spec, plan, options, fmt, engine, work, clock, tiles, check)
+                        run.checkpoint()
+                        _enhance_frame(run, decoded, strip, work, tiles)
                     previous = digest
                 finally:
                     decoded.raster.close()
                 tiles.next_frame()
-                checkpoint()
+                run.checkpoint()
             if strip is None:
                 raise UndecodableImage(f"the {info.format.upper()} animation has no frames")
-            with clock.phase("encode"):
-                encoded = encode_animation(strip, timing, fmt, dst, options.quality, icc)
+            with run.clock.phase("encode"):
+                encoded = encode_animation(strip, timing, p.format, run.dst, p.options.quality, icc)
         finally:
             frames.close()
             if strip is not None:
@@ -121,7 +99,7 @@ def enhance_animation(
     return encoded, reused
 
 
-def _new_strip(work: Path, first: Decoded, plan: Plan, fmt: OutputFormat) -> FrameStrip:
+def _new_strip(work: Path, first: Decoded, plan: Plan) -> FrameStrip:
     """The raster every output frame goes into: the composed output's bands, 8 bits (WebP and GIF)."""
     colour = 1 if first.gray else 3
     bands = colour + (1 if first.alpha else 0)
@@ -129,25 +107,21 @@ def _new_strip(work: Path, first: Decoded, plan: Plan, fmt: OutputFormat) -> Fra
     return FrameStrip(Raster.create(work / "frames.raw", info), plan.height)
 
 
-def _enhance_frame(
-    decoded: Decoded,
-    strip: FrameStrip,
-    spec: ModelSpec,
-    plan: Plan,
-    options: EnhanceOptions,
-    fmt: OutputFormat,
-    engine: Engine,
-    work: Path,
-    clock: Clock,
-    tiles: _Tiles,
-    check: Callable[[], None] | None,
-) -> None:
-    with clock.phase("inference"):
-        result = engine.run_plan(
-            spec, plan, decoded.raster, work, tta=options.tta, tile=options.tile, progress=tiles, check=check
+def _enhance_frame(run: Run, decoded: Decoded, strip: FrameStrip, work: Path, tiles: _Tiles) -> None:
+    p = run.prepared
+    with run.clock.phase("inference"):
+        result = run.engine.run_plan(
+            p.model,
+            p.plan,
+            decoded.raster,
+            work,
+            tta=p.options.tta,
+            tile=p.options.tile,
+            progress=tiles,
+            check=run.check,
         )
     try:
-        with clock.phase("encode"), composed(result, decoded, fmt, plan.width, plan.height) as image:
+        with run.clock.phase("encode"), composed(result, decoded, p.format, p.plan.width, p.plan.height) as image:
             strip.put(image)
     finally:
         if result is not decoded.raster:
