@@ -3,6 +3,7 @@ a job store that is away when the job ends, a lost lease."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -11,15 +12,20 @@ from typing import Any, BinaryIO
 
 import pytest
 
+from enhanceit.config import LimitSettings
 from enhanceit.engine.fake import fake_engine
+from enhanceit.engine.plan import make_plan
 from enhanceit.errors import StorageUnavailable
 from enhanceit.jobs.model import Job, JobStatus, Source, now
-from enhanceit.jobs.runner import JobRunner
+from enhanceit.jobs.runner import JobRunner, result_key
 from enhanceit.jobs.store.in_memory import MemoryJobStore
+from enhanceit.models.registry import REGISTRY
 from enhanceit.options import EnhanceOptions
+from enhanceit.pipeline.prepared import prepare
 from enhanceit.storage.base import StoredObject
 from enhanceit.storage.in_memory import MemoryStorage
 from tests.api.conftest import make_settings, png_bytes
+from tests.helpers import photo, save
 
 #: Short waits so that retries happen within a test's second.
 FAST = {"retry_min_seconds": 0.01, "retry_max_seconds": 0.05, "lease_seconds": 0.3}
@@ -220,3 +226,15 @@ def test_an_outage_longer_than_the_time_limit_is_waited_out_until_the_deadline(t
     job = runner.run(job_id)
     assert storage.refused > 1
     assert job is not None and job.status == JobStatus.SUCCEEDED, job
+
+
+def test_a_results_key_names_what_the_alias_and_auto_resolved_to(tmp_path: Path) -> None:
+    """A later version may resolve `photo` or `noise: auto` otherwise (photo at 4x was SPAN until issue 21):
+    its results must not be taken for this one's."""
+    src = save(photo("astronaut", 32), tmp_path / "a.png")
+    prepared = prepare(src, EnhanceOptions(model="photo", scale=4), fake_engine(), LimitSettings())
+    span = REGISTRY.find("span")
+    other_model = dataclasses.replace(prepared, model=span, plan=make_plan(span, -1, 32, 32, 128, 128))
+    other_noise = dataclasses.replace(prepared, plan=make_plan(prepared.model, 1, 32, 32, 128, 128))
+    keys = {result_key("0" * 64, p) for p in (prepared, other_model, other_noise)}
+    assert len(keys) == 3 and result_key("0" * 64, prepared) == result_key("0" * 64, prepared)

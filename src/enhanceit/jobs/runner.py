@@ -40,7 +40,6 @@ from enhanceit.jobs.model import Job, JobError, JobResult, JobStatus, now
 from enhanceit.jobs.retry import Backoff, retrying
 from enhanceit.jobs.scratch import JOB_PREFIX, REUSE_PREFIX, owned
 from enhanceit.jobs.store.base import JobStore, claimable
-from enhanceit.options import EnhanceOptions
 from enhanceit.pipeline.clock import Clock
 from enhanceit.pipeline.fetch import fetch_image
 from enhanceit.pipeline.prepared import Prepared, decide, input_warnings, prepare
@@ -114,13 +113,17 @@ class Observers(Observer):
             o.finished(job)
 
 
-def result_key(input_sha256: str, options: EnhanceOptions) -> str:
-    """Content address of a result: the input's bytes, every option that changes pixels, the engine.
-    ``options`` has its format settled (:attr:`enhanceit.pipeline.prepared.Prepared.options`)."""
-    assert options.format is not None
-    recipe = json.dumps(options.model_dump(mode="json"), sort_keys=True)
+def result_key(input_sha256: str, prepared: Prepared) -> str:
+    """Content address of a result: the input's bytes, every option that changes pixels (the output format
+    settled), what they resolved to (the model behind an alias, the level behind ``noise: auto``: a later
+    version may resolve them otherwise), and the engine's version."""
+    options = prepared.options
+    recipe = json.dumps(
+        {**options.model_dump(mode="json"), "ran": {"model": prepared.model.id, "noise": prepared.noise}},
+        sort_keys=True,
+    )
     digest = hashlib.sha256(f"{RESULT_VERSION}\n{input_sha256}\n{recipe}".encode()).hexdigest()
-    return f"{digest[:2]}/{digest}{extension(options.format)}"
+    return f"{digest[:2]}/{digest}{extension(prepared.format)}"
 
 
 def reuse_fields(reused: JobResult, source: Path, prepared: Prepared) -> dict[str, Any]:
@@ -349,7 +352,7 @@ class JobRunner:
                     if job.input is not None
                     else prepare(source, job.options, self.engine, self.settings.limits)
                 )
-            key = result_key(sha256_file(source), prepared.options)
+            key = result_key(sha256_file(source), prepared)
             reused = self.reusable(key)
             if reused is not None:
                 return JobStatus.SUCCEEDED, {**reuse_fields(reused, source, prepared), "timings": timings}

@@ -78,7 +78,7 @@ class JobService:
         if upload is not None:
             prepared = prepare(upload.path, options, self.engine, self.settings.limits)  # the header, read once
             job = job.model_copy(update={"input": prepared.info})
-            reused = self.runner.reusable(result_key(upload.sha256, prepared.options))
+            reused = self.runner.reusable(result_key(upload.sha256, prepared))
             if reused is not None:
                 done = {**reuse_fields(reused, upload.path, prepared), "status": JobStatus.SUCCEEDED}
                 job = job.model_copy(update={**done, "finished_at": now()})

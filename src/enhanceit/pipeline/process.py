@@ -31,9 +31,9 @@ from enhanceit.options import EnhanceOptions
 from enhanceit.pipeline.animated import enhance_animation
 from enhanceit.pipeline.clock import Clock
 from enhanceit.pipeline.context import Outcome, Run
-from enhanceit.pipeline.prepared import Prepared, decide, input_warnings, prepare
+from enhanceit.pipeline.prepared import Prepared, prepare
 
-__all__ = ["Outcome", "Prepared", "decide", "enhance", "enhance_file", "input_warnings", "prepare"]
+__all__ = ["Outcome", "enhance", "enhance_file"]
 
 
 def alpha_by_network(
