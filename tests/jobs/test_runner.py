@@ -17,7 +17,8 @@ from enhanceit.engine.fake import fake_engine
 from enhanceit.engine.plan import make_plan
 from enhanceit.errors import StorageUnavailable
 from enhanceit.jobs.model import Job, JobStatus, Source, now
-from enhanceit.jobs.runner import JobRunner, result_key
+from enhanceit.jobs.results import result_key
+from enhanceit.jobs.runner import JobRunner
 from enhanceit.jobs.store.in_memory import MemoryJobStore
 from enhanceit.models.registry import REGISTRY
 from enhanceit.options import EnhanceOptions

@@ -1,7 +1,8 @@
 """Run one job: the service's pipeline around the engine's.
 
-    get input (download the URL, or read the upload) -> same request seen before? reuse its result
-      -> enhance (probe, limits, decode, tiles, encode) -> store the result -> record it -> webhook
+    get input (download the URL, or read the upload) -> prepare (the header read once, or kept from submit)
+      -> same request seen before? reuse its result (:mod:`enhanceit.jobs.results`)
+      -> enhance (decode, tiles, encode) -> store the result -> record it -> webhook
 
 Every failure ends the job as ``failed`` with its reason, never the worker. Transient faults (errors
 marked ``retryable``: the object store, Redis, DNS) are waited out with backoff until the job's deadline
@@ -16,8 +17,6 @@ tiles and stops the job on cancel, on a lost lease, or when it outlives its time
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import shutil
 import tempfile
@@ -29,29 +28,24 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from enhanceit import __version__, logs
+from enhanceit import logs
 from enhanceit.config import JobSettings, Settings
 from enhanceit.engine.runtime import Engine
 from enhanceit.errors import Canceled, EnhanceItError, JobTimeout, WorkerLost
-from enhanceit.imaging.formats import FORMATS, extension, media_type, output_format
-from enhanceit.imaging.probe import probe
+from enhanceit.imaging.formats import FORMATS, extension, media_type
 from enhanceit.jobs.lease import LeaseKeeper, deadline_of, lease_end, new_owner
 from enhanceit.jobs.model import Job, JobError, JobResult, JobStatus, now
+from enhanceit.jobs.results import ResultCache, result_key, reuse_fields, sha256_file
 from enhanceit.jobs.retry import Backoff, retrying
-from enhanceit.jobs.scratch import JOB_PREFIX, REUSE_PREFIX, owned
+from enhanceit.jobs.scratch import JOB_PREFIX, owned
 from enhanceit.jobs.store.base import JobStore, claimable
 from enhanceit.pipeline.clock import Clock
 from enhanceit.pipeline.fetch import fetch_image
-from enhanceit.pipeline.prepared import Prepared, decide, input_warnings, prepare
+from enhanceit.pipeline.prepared import decide, prepare
 from enhanceit.pipeline.process import enhance
 from enhanceit.storage.base import Storage
 
 logger = logging.getLogger(__name__)
-
-#: Results are reused only when made by the same engine version.
-RESULT_VERSION = f"enhanceit-{__version__}"
-#: Reuse a stored result only if it lives at least this much longer.
-MIN_REMAINING = timedelta(minutes=10)
 
 
 class LeaseLost(EnhanceItError):
@@ -113,35 +107,6 @@ class Observers(Observer):
             o.finished(job)
 
 
-def result_key(input_sha256: str, prepared: Prepared) -> str:
-    """Content address of a result: the input's bytes, every option that changes pixels (the output format
-    settled), what they resolved to (the model behind an alias, the level behind ``noise: auto``: a later
-    version may resolve them otherwise), and the engine's version."""
-    options = prepared.options
-    recipe = json.dumps(
-        {**options.model_dump(mode="json"), "ran": {"model": prepared.model.id, "noise": prepared.noise}},
-        sort_keys=True,
-    )
-    digest = hashlib.sha256(f"{RESULT_VERSION}\n{input_sha256}\n{recipe}".encode()).hexdigest()
-    return f"{digest[:2]}/{digest}{extension(prepared.format)}"
-
-
-def reuse_fields(reused: JobResult, source: Path, prepared: Prepared) -> dict[str, Any]:
-    """What a job finished from an identical earlier request's result records: that result, the model and
-    noise level that made it (an alias and ``auto`` resolved again, from the same input), and the warnings
-    decoding the input would give."""
-    result = reused.model_copy(update={"model": prepared.model.id, "noise": prepared.noise})
-    return {"result": result, "warnings": input_warnings(source, prepared.info), "progress": 1.0}
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def download_name(job: Job) -> str:
     """A friendly file name for the result: the input's name, the model and the format."""
     raw = job.source.filename or (PurePosixPath(urlsplit(job.source.url).path).name if job.source.url else "")
@@ -188,6 +153,7 @@ class JobRunner:
         self.store = store
         self.notify = notify
         self.observer = observer or Observer()
+        self.results = ResultCache(storage, settings.tmp_dir)
 
     def run(self, job_id: str) -> Job | None:
         """Run a queued job to its end; returns the final record (None when there is no such job)."""
@@ -353,7 +319,7 @@ class JobRunner:
                     else prepare(source, job.options, self.engine, self.settings.limits)
                 )
             key = result_key(sha256_file(source), prepared)
-            reused = self.reusable(key)
+            reused = self.results.find(key, prepared.format)
             if reused is not None:
                 return JobStatus.SUCCEEDED, {**reuse_fields(reused, source, prepared), "timings": timings}
             out = work / f"result{extension(prepared.format)}"
@@ -413,28 +379,3 @@ class JobRunner:
             raise EnhanceItError("the job has no input")
         with self.storage.open(job.source.upload_key) as src, dest.open("wb") as out:
             shutil.copyfileobj(src, out, 1 << 20)
-
-    def reusable(self, key: str) -> JobResult | None:
-        """The stored result of an identical earlier request, if it is there and not about to expire."""
-        found = self.storage.head(key)
-        if found is None or found.expires_at - now() < MIN_REMAINING:
-            return None
-        with tempfile.TemporaryDirectory(prefix=owned(REUSE_PREFIX), dir=self.settings.tmp_dir) as scratch:
-            path = Path(scratch) / "result"
-            with self.storage.open(key) as src, path.open("wb") as out:
-                out.write(src.read(1 << 16))  # enough for any header we write
-            try:
-                info = probe(path)  # only the header: cheap
-            except EnhanceItError:
-                return None
-        return JobResult(
-            key=key,
-            expires_at=found.expires_at,
-            width=info.width,
-            height=info.height,
-            format=output_format(key.rsplit(".", 1)[-1]),
-            bytes=found.size,
-            reused=True,
-            frames=info.frames,
-            animated=info.animated,
-        )

@@ -22,7 +22,8 @@ from enhanceit.engine.runtime import Engine
 from enhanceit.errors import Busy, InvalidRequest, NotFound, StorageUnavailable
 from enhanceit.jobs.model import Job, JobStatus, Source, now
 from enhanceit.jobs.queue.base import JobQueue
-from enhanceit.jobs.runner import JobRunner, download_name, result_key, reuse_fields
+from enhanceit.jobs.results import result_key, reuse_fields
+from enhanceit.jobs.runner import JobRunner, download_name
 from enhanceit.jobs.store.base import JobStore
 from enhanceit.options import EnhanceOptions
 from enhanceit.pipeline.prepared import prepare
@@ -78,7 +79,7 @@ class JobService:
         if upload is not None:
             prepared = prepare(upload.path, options, self.engine, self.settings.limits)  # the header, read once
             job = job.model_copy(update={"input": prepared.info})
-            reused = self.runner.reusable(result_key(upload.sha256, prepared))
+            reused = self.runner.results.find(result_key(upload.sha256, prepared), prepared.format)
             if reused is not None:
                 done = {**reuse_fields(reused, upload.path, prepared), "status": JobStatus.SUCCEEDED}
                 job = job.model_copy(update={**done, "finished_at": now()})
