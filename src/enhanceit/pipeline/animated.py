@@ -110,16 +110,7 @@ def _new_strip(work: Path, first: Decoded, plan: Plan) -> FrameStrip:
 def _enhance_frame(run: Run, decoded: Decoded, strip: FrameStrip, work: Path, tiles: _Tiles) -> None:
     p = run.prepared
     with run.clock.phase("inference"):
-        result = run.engine.run_plan(
-            p.model,
-            p.plan,
-            decoded.raster,
-            work,
-            tta=p.options.tta,
-            tile=p.options.tile,
-            progress=tiles,
-            check=run.check,
-        )
+        result = run.infer(decoded.raster, work, progress=tiles)
     try:
         with run.clock.phase("encode"), composed(result, decoded, p.format, p.plan.width, p.plan.height) as image:
             strip.put(image)

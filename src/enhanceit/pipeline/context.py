@@ -15,6 +15,7 @@ from enhanceit.engine.plan import Plan
 from enhanceit.engine.runtime import Engine, Progress
 from enhanceit.imaging.encode import Encoded
 from enhanceit.imaging.probe import ImageInfo
+from enhanceit.imaging.raster import Raster
 from enhanceit.models.spec import ModelSpec
 from enhanceit.pipeline.clock import Clock
 from enhanceit.pipeline.prepared import Prepared
@@ -64,6 +65,21 @@ class Run:
     def checkpoint(self) -> None:
         if self.check is not None:
             self.check()
+
+    def infer(self, raster: Raster, work: Path, progress: Progress | None = None, plan: Plan | None = None) -> Raster:
+        """``raster`` through the prepared plan (or ``plan``, the same model's), at the request's TTA and
+        tile, stopping where ``check`` says; the last pass's raster (``raster`` itself if no pass)."""
+        p = self.prepared
+        return self.engine.run_plan(
+            p.model,
+            plan or p.plan,
+            raster,
+            work,
+            tta=p.options.tta,
+            tile=p.options.tile,
+            progress=progress,
+            check=self.check,
+        )
 
     def outcome(self, encoded: Encoded, warnings: list[str], reused_frames: int = 0) -> Outcome:
         p = self.prepared

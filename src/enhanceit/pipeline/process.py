@@ -36,9 +36,7 @@ from enhanceit.pipeline.prepared import Prepared, prepare
 __all__ = ["Outcome", "enhance", "enhance_file"]
 
 
-def alpha_by_network(
-    engine: Engine, prepared: Prepared, decoded: Decoded, work: Path, check: Callable[[], None] | None
-) -> Raster:
+def alpha_by_network(run: Run, decoded: Decoded, work: Path) -> Raster:
     """The input's alpha channel enlarged by the same network as its colours (``alpha: network``): a grey
     image in all three bands, through the plan's passes without noise reduction (alpha holds no JPEG
     noise); the result's first band is the alpha, resized to the exact size when encoded."""
@@ -49,11 +47,11 @@ def alpha_by_network(
         for y in range(0, info.height, rows):
             band = decoded.raster.read_rows(y, min(info.height, y + rows))[:, :, -1:]
             grey.write_rows(y, np.repeat(band, 3, axis=2))
-        spec, plan, options = prepared.model, prepared.plan, prepared.options
-        passes = make_plan(spec, -1, info.width, info.height, plan.width, plan.height)
+        plan = run.prepared.plan
+        passes = make_plan(run.prepared.model, -1, info.width, info.height, plan.width, plan.height)
         folder = work / "alpha"
         folder.mkdir()
-        return engine.run_plan(spec, passes, grey, folder, tta=options.tta, tile=options.tile, check=check)
+        return run.infer(grey, folder, plan=passes)
     finally:
         grey.close()
 
@@ -119,22 +117,13 @@ def _still(run: Run) -> Outcome:
         try:
             run.checkpoint()
             with run.clock.phase("inference"):
-                result = run.engine.run_plan(
-                    p.model,
-                    p.plan,
-                    decoded.raster,
-                    work,
-                    tta=p.options.tta,
-                    tile=p.options.tile,
-                    progress=run.progress,
-                    check=run.check,
-                )
+                result = run.infer(decoded.raster, work, progress=run.progress)
             alpha = None
             try:
                 if p.alpha_pass and decoded.alpha:
                     run.checkpoint()
                     with run.clock.phase("inference"):
-                        alpha = alpha_by_network(run.engine, p, decoded, work, run.check)
+                        alpha = alpha_by_network(run, decoded, work)
                 run.checkpoint()
                 with run.clock.phase("encode"):
                     encoded = encode(
