@@ -66,6 +66,7 @@ def _heic(q: int) -> Lossy:
     return Lossy(f"heic q{q}", ".heic", save)
 
 
+PNG = Lossy("png", ".png", lambda image, path: image.pngsave(str(path)))
 JPEGS = (*(_jpeg(q) for q in (50, 60, 75, 85, 92, 97, 99)), _jpeg_twice(92, 75))
 #: The other lossy formats at their encoders' usual qualities (libvips' defaults: WebP 75, AVIF 50;
 #: pillow-heif's HEIC 50, and an iPhone's about 90).
@@ -100,7 +101,7 @@ class QualitySet:
         for name, pixels in self.photos.items():
             low = box_down(pixels, factor)
             src = write_image(work / f"{name}-{factor}.png", low)
-            for way in (*ways, Lossy("png", ".png", lambda image, path: image.pngsave(str(path)))):
+            for way in dict.fromkeys((*ways, PNG)):  # the clean PNG's bicubic too, saved once
                 path = work / f"{name}-{factor}-{way.label.replace(' ', '-').replace('>', '-')}{way.suffix}"
                 way.save(pyvips.Image.new_from_file(str(src)), path)
                 decoded = read(path)
@@ -172,7 +173,6 @@ def table(work: Path, factor: int, ways: tuple[Lossy, ...], models: tuple[str, .
 
 
 def main(work: Path) -> None:
-    png = Lossy("png", ".png", lambda image, path: image.pngsave(str(path)))
     for factor in (2, 4):
-        table(work, factor, (*JPEGS, png))
+        table(work, factor, (*JPEGS, PNG))
     table(work, 2, OTHERS)

@@ -103,8 +103,8 @@ def scratch_bytes(info: ImageInfo, plan: Plan, frames: int = 1, alpha_pass: bool
         sizes.append(w * h * 3 * sample)
     passes = max((a + b for a, b in itertools.pairwise(sizes)), default=sum(sizes))
     strip = plan.width * plan.height * bands * frames if frames > 1 else 0
-    if alpha_pass and sizes:
-        passes = max(passes, sizes[-1] + info.pixels * 3 * sample + passes)
+    if alpha_pass and sizes:  # the colour result waits while the alpha's grey input and passes run
+        passes += sizes[-1] + info.pixels * 3 * sample
     return decoded + passes + strip
 
 
