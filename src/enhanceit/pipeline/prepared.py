@@ -54,10 +54,6 @@ class Prepared:
         return self.info.animated and self.options.frames == "all"
 
     @property
-    def frames(self) -> int:
-        return self.info.frames if self.animated else 1
-
-    @property
     def noise(self) -> int:
         return self.plan.noise
 
