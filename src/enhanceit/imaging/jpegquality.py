@@ -55,32 +55,35 @@ def ijg_table(base: tuple[int, ...], quality: int) -> tuple[int, ...]:
 
 def read_tables(path: Path) -> dict[int, tuple[int, ...]]:
     """The quantization tables by id (0-3), each in natural order; empty when there are none before the
-    first scan (or the file is not a JPEG, or its header is malformed)."""
-    with path.open("rb") as f:
-        head = f.read(MAX_HEADER_BYTES)
-    if head[:2] != b"\xff\xd8":
-        return {}
+    first scan (or the file is not a JPEG, or its header is malformed). Segments are walked by their lengths:
+    only marker headers and DQT bodies are read, never an EXIF or ICC segment's bytes."""
     tables: dict[int, tuple[int, ...]] = {}
-    pos = 2
-    while pos + 4 <= len(head):
-        if head[pos] != 0xFF:
+    with path.open("rb") as f:
+        if f.read(2) != b"\xff\xd8":
             return tables
-        marker = head[pos + 1]
-        if marker == 0xFF:  # a fill byte
-            pos += 1
-            continue
-        if 0xD0 <= marker <= 0xD7 or marker in (0x01, 0xD8):
-            pos += 2
-            continue
-        if marker in (0xDA, 0xD9):  # the first scan (or the end): no table comes later that matters
-            return tables
-        length = int.from_bytes(head[pos + 2 : pos + 4], "big")
-        segment = head[pos + 4 : pos + 2 + length]
-        if length < 2 or len(segment) < length - 2:
-            return tables
-        if marker == 0xDB:
-            tables.update(_dqt(segment))
-        pos += 2 + length
+        while f.tell() + 4 <= MAX_HEADER_BYTES:
+            head = f.read(2)
+            if len(head) < 2 or head[0] != 0xFF:
+                return tables
+            marker = head[1]
+            if marker == 0xFF:  # a fill byte
+                f.seek(-1, 1)
+                continue
+            if 0xD0 <= marker <= 0xD7 or marker in (0x01, 0xD8):
+                continue
+            if marker in (0xDA, 0xD9):  # the first scan (or the end): no table comes later that matters
+                return tables
+            size = f.read(2)
+            length = int.from_bytes(size, "big")
+            if len(size) < 2 or length < 2:
+                return tables
+            if marker == 0xDB:
+                segment = f.read(length - 2)
+                if len(segment) < length - 2:
+                    return tables
+                tables.update(_dqt(segment))
+            else:
+                f.seek(length - 2, 1)
     return tables
 
 
