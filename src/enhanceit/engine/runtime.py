@@ -6,7 +6,8 @@ raster files in a work folder, reporting progress per tile and checking for canc
 
 Each net runs on ncnn or OpenVINO, in f32 or bf16, as :mod:`enhanceit.engine.choice` decides for this
 machine. OpenVINO runs one tile at a time on every thread, in larger tiles and in far less memory than
-ncnn (:data:`OPENVINO_TILE`; the zoo's ``openvino_kb_per_px``).
+ncnn (:data:`~enhanceit.engine.memory.OPENVINO_TILE`; the zoo's ``openvino_kb_per_px``). What a net costs
+and which tiles fit the budget is worked out by :mod:`enhanceit.engine.memory`; the engine asks it.
 
 On ncnn, a pass runs several tiles at once, one thread each (``parallel_tiles``), as many as there are
 threads and as the memory budget holds at the net's default tile (each tile in flight needs its own
@@ -30,9 +31,26 @@ from typing import Any
 from enhanceit.config import Settings, default_cache_dir
 from enhanceit.engine.base import Backend, Network
 from enhanceit.engine.choice import BackendName, BackendSetting, ChoiceCache, Precision, PrecisionSetting, resolve
+
+# the constants stay importable from here, where tests and tools have read them
+from enhanceit.engine.memory import MIN_TILE as MIN_TILE
+from enhanceit.engine.memory import OPENVINO_F32_MEMORY as OPENVINO_F32_MEMORY
+from enhanceit.engine.memory import OPENVINO_RUNTIME_MB as OPENVINO_RUNTIME_MB
+from enhanceit.engine.memory import OPENVINO_TILE as OPENVINO_TILE
+from enhanceit.engine.memory import OPENVINO_UNMEASURED_SHARE as OPENVINO_UNMEASURED_SHARE
+from enhanceit.engine.memory import (
+    Footprint,
+    available_cpus,
+    default_tile,
+    footprint,
+    padded_side,
+    requested_tile,
+    smallest_tile,
+    tiles_in_flight,
+)
 from enhanceit.engine.model import ModelNetwork
 from enhanceit.engine.plan import Plan
-from enhanceit.engine.tiles import count_tiles, round_up, run_pass
+from enhanceit.engine.tiles import count_tiles, run_pass
 from enhanceit.imaging.raster import Raster, RasterInfo
 from enhanceit.models import weights
 from enhanceit.models.registry import REGISTRY, Registry
@@ -42,23 +60,6 @@ from enhanceit.models.spec import ModelSpec, Net
 BackendFactory = Callable[[ModelSpec, Net], Backend]
 #: Called with (tiles done, tiles in all passes).
 Progress = Callable[[int, int], None]
-
-MIN_TILE = 16
-
-#: OpenVINO's tile side unless the memory budget asks for less: its bf16 time per pixel is flat from 128 to
-#: 400 on CUnet (0.35, 0.31, 0.34 µs per output pixel at 128, 256, 400) while the context a tile carries
-#: shrinks with its size (18 px a side: 2.4x the pixels at 64, 1.3x at 256), and it needs a tenth of ncnn's
-#: memory per pixel. Larger is no faster and only costs memory. A model may set its own (``openvino_tile``).
-OPENVINO_TILE = 256
-#: OpenVINO's feature maps per tile pixel at f32, against bf16 (the zoo's ``openvino_kb_per_px``): measured
-#: 1.2 to 1.9x; the largest (Real-ESRGAN x4plus, ResNet10, VGG7) is taken.
-OPENVINO_F32_MEMORY = 1.9
-#: A model whose OpenVINO memory was not measured is taken to need this share of its ncnn ``kb_per_px``
-#: in bf16 (measured shares: 0.07 to 0.3).
-OPENVINO_UNMEASURED_SHARE = 0.35
-#: The resident memory OpenVINO itself adds once (its import and CPU plugin: 56 MB measured, and more on
-#: first compile), counted on top of a model's ``base_mb`` when sizing tiles.
-OPENVINO_RUNTIME_MB = 60
 
 log = logging.getLogger(__name__)
 
@@ -87,22 +88,6 @@ class EngineConfig:
     @property
     def thread_count(self) -> int:
         return self.threads or available_cpus()
-
-
-def available_cpus() -> int:
-    """CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota (containers' CPU limit).
-
-    ``os.cpu_count()`` counts the machine's cores, so in a container limited to 2 CPUs on a 64-core node
-    ncnn would start 64 threads and thrash.
-    """
-    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            count = min(count, max(1, int(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass
-    return max(1, count)
 
 
 @dataclass
@@ -169,7 +154,7 @@ class Engine:
 
         threads = self.config.thread_count
         tiles: dict[BackendName, int] = {k: self._tile(spec, net, k) for k in ("ncnn", "openvino")}
-        sides = {k: net.pre_upsample * (t + 2 * net.pad) for k, t in tiles.items()}
+        sides = {k: padded_side(net, t) for k, t in tiles.items()}
         cache_key = ChoiceCache.key(spec.id, net.key, sides["openvino"], threads)
         known = self._choices.get(cache_key)
         if known is not None:
@@ -225,7 +210,7 @@ class Engine:
                 bin_path,
                 threads=self.config.thread_count,
                 precision=self.precision,
-                input_side=net.pre_upsample * (tile + 2 * net.pad),
+                input_side=padded_side(net, tile),
                 exact_tiling=spec.exact_tiling,
                 cache_dir=self.config.cache_dir / "openvino" if self.config.cache_dir else None,
             )
@@ -295,17 +280,16 @@ class Engine:
         """Peak MB while ``net`` runs at its default tile: its base plus the tiles in flight."""
         kind = self.kind(spec, net)
         tile = self._tile(spec, net, kind)
-        side = net.pre_upsample * (tile + 2 * net.pad)
-        base, kb_per_px = self._memory(spec, kind, net)
-        return base + self._in_flight(spec, net, tile, kind) * side * side * kb_per_px / 1024
+        return self._footprint(spec, net, kind).working_mb(net, tile, self._in_flight(spec, net, tile, kind))
+
+    def _footprint(self, spec: ModelSpec, net: Net, kind: BackendName) -> Footprint:
+        return footprint(spec, kind, self.precision, net)
 
     def _memory(self, spec: ModelSpec, kind: BackendName, net: Net | None = None) -> tuple[float, float]:
-        """(MB the process holds with the net loaded, KB per pixel of one padded tile) on ``kind``."""
-        if kind == "openvino":
-            kb = spec.openvino_kb_per_px or spec.kb_per_px * OPENVINO_UNMEASURED_SHARE
-            base = spec.openvino_base_mb or spec.base_mb + OPENVINO_RUNTIME_MB
-            return base, kb * (OPENVINO_F32_MEMORY if self.precision == "f32" else 1.0)
-        return spec.base_mb, max(spec.kb_per_px, net.kb_per_px if net is not None else 0.0)
+        """(MB the process holds with the net loaded, KB per pixel of one padded tile) on ``kind`` in this
+        engine's precision: its footprint as a pair, which tests check the sizes against."""
+        found = footprint(spec, kind, self.precision, net)
+        return found.base_mb, found.kb_per_px
 
     def runs_on(self, spec: ModelSpec) -> dict[str, Any]:
         """What ``spec``'s nets run on here: the backend and precision the settings resolve to (a backend
@@ -346,10 +330,7 @@ class Engine:
         # (0.32 against 0.31 µs per output pixel at tile 256) and held 100 MB more.
         if kind == "openvino" or not self.config.parallel_tiles or self.config.gpu is not None or threads < 2:
             return 1
-        side = net.pre_upsample * (tile + 2 * net.pad)
-        base, kb_per_px = self._memory(spec, kind, net)
-        fit = int((self.config.memory_budget_mb - base) * 1024 // max(1.0, side * side * kb_per_px))
-        return max(1, min(threads, fit))
+        return tiles_in_flight(self._footprint(spec, net, kind), net, tile, self.config.memory_budget_mb, threads)
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -365,7 +346,7 @@ class Engine:
         taken as given."""
         kind = self.kind(spec, net)
         if requested:
-            wanted = round_up(max(requested, MIN_TILE), net.multiple)
+            wanted = requested_tile(net, requested)
             allowed = self._fit(spec, net, kind, wanted)
             if allowed < wanted:
                 log.info("%s: tile %d asked for, %d fits the memory budget", spec.id, wanted, allowed)
@@ -373,28 +354,15 @@ class Engine:
         return self._tile(spec, net, kind)
 
     def _tile(self, spec: ModelSpec, net: Net, kind: BackendName) -> int:
-        if self.config.tile:
-            return round_up(max(self.config.tile, MIN_TILE), net.multiple)
-        default = (spec.openvino_tile or OPENVINO_TILE) if kind == "openvino" else spec.default_tile
-        tile = round_up(default, net.multiple)
-        if self.config.gpu is not None:
-            tile *= 4  # GPUs want big tiles; their memory is not this process's RSS
-        return self._fit(spec, net, kind, tile)
+        if self.config.tile:  # the operator's, taken as given
+            return requested_tile(net, self.config.tile)
+        return self._fit(spec, net, kind, default_tile(spec, net, kind, gpu=self.config.gpu is not None))
 
     def _fit(self, spec: ModelSpec, net: Net, kind: BackendName, tile: int) -> int:
-        """The largest tile up to ``tile`` whose feature maps fit the memory budget beside the net (never
-        below the model's smallest)."""
-        base, kb_per_px = self._memory(spec, kind, net)
-        budget_kb = (self.config.memory_budget_mb - base) * 1024
-
-        def fits(t: int) -> bool:
-            side = net.pre_upsample * (t + 2 * net.pad)
-            return side * side * kb_per_px <= budget_kb
-
-        floor = max(MIN_TILE, spec.min_tile)
-        while tile > floor and not fits(tile):
-            tile -= net.multiple
-        return round_up(tile, net.multiple)
+        """The largest tile up to ``tile`` that fits the memory budget beside the net (never below the
+        model's smallest)."""
+        found = self._footprint(spec, net, kind)
+        return found.largest_tile(net, self.config.memory_budget_mb, tile, smallest_tile(spec))
 
     def run_plan(
         self,
