@@ -1,4 +1,5 @@
-"""The formats table: the types the API schema is built from agree with it, and each saver writes its format."""
+"""The formats table: what is derived from it agrees with it, each row's magic and reader recognise and read
+its files, and each saver writes its format."""
 
 from __future__ import annotations
 
@@ -13,16 +14,73 @@ from enhanceit.imaging.formats import (
     OUTPUT_FORMATS,
     InputFormat,
     OutputFormat,
+    accept_header,
     output_format,
     sniff,
 )
+from enhanceit.imaging.probe import probe
+from enhanceit.imaging.readers import READERS
 from enhanceit.imaging.vips import pyvips
+from enhanceit.options import EnhanceOptions
 from tests.helpers import photo, to_vips
 
 
-def test_the_literals_name_exactly_the_table_rows() -> None:
-    assert set(get_args(InputFormat)) == set(FORMATS)
-    assert {name for name, f in FORMATS.items() if f.writable} == set(get_args(OutputFormat))
+def test_the_types_the_schema_is_built_from_name_the_table_rows_in_order() -> None:
+    assert get_args(InputFormat) == ("png", "webp", "jpeg", "avif", "gif", "tiff", "bmp", "heif")
+    assert get_args(OutputFormat) == OUTPUT_FORMATS == ("png", "webp", "jpeg", "avif", "gif")
+    schema = EnhanceOptions.model_json_schema()["properties"]["format"]
+    assert [c for c in schema["anyOf"] if "enum" in c][0]["enum"] == list(OUTPUT_FORMATS)
+
+
+def test_every_row_names_a_reader_and_a_magic() -> None:
+    for name, row in FORMATS.items():
+        assert row.reader in READERS, name
+        assert row.magic, name
+
+
+def test_the_accept_header_asks_for_every_format_written_first() -> None:
+    accept = accept_header().decode()
+    types = [part.split(";")[0] for part in accept.split(",")]
+    assert types[: len(OUTPUT_FORMATS)] == [FORMATS[f].media_type for f in OUTPUT_FORMATS]
+    assert set(types) == {f.media_type for f in FORMATS.values()} | {"image/*"}
+    assert "image/bmp;q=0.9" in accept
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"BM" + b"\0" * 10,  # a BMP's magic, but shorter than its headers
+        b"RIFF\0\0\0\0WEBX".ljust(32, b"\0"),
+        b"\0\0\0\x18ftypmp42".ljust(32, b"\0"),  # ISO-BMFF, but a video's brand
+        b"GIF88a".ljust(32, b"\0"),
+    ],
+)
+def test_near_misses_are_not_sniffed(head: bytes) -> None:
+    assert sniff(head) is None
+
+
+@pytest.mark.parametrize(
+    ("fmt", "save", "lossy"),
+    [
+        ("png", {}, False),
+        ("jpeg", {}, True),
+        ("webp", {"lossless": True}, False),
+        ("webp", {"Q": 80}, True),
+        ("gif", {}, False),
+        ("tiff", {}, False),
+        ("avif", {"compression": "av1"}, True),
+    ],
+)
+def test_each_rows_reader_reads_a_real_file_of_it(
+    fmt: str, save: dict[str, object], lossy: bool, tmp_path: Path
+) -> None:
+    """(HEIC and BMP, which libvips does not write, have their own tests: test_heif.py, test_decode.py.)"""
+    path = tmp_path / f"in.{fmt}"
+    getattr(to_vips(photo(size=48)), "heifsave" if fmt == "avif" else f"{fmt}save")(str(path), **save)
+    info = probe(path)
+    assert (info.format, info.width, info.height) == (fmt, 48, 48)
+    assert info.lossy is lossy
+    assert (info.quality is not None) is (fmt == "jpeg")
 
 
 @pytest.mark.parametrize("fmt", OUTPUT_FORMATS)

@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from enhanceit.cli.common import EXIT_FAILED, EXIT_OK, UsageError, check_writable_dir, settings
 from enhanceit.errors import EnhanceItError, InvalidRequest
-from enhanceit.imaging.formats import FORMATS, IMAGE_SUFFIXES, OUTPUT_NAMES, OutputFormat, extension, output_format
+from enhanceit.imaging.formats import (
+    DEFAULT_OUTPUT,
+    FORMATS,
+    IMAGE_SUFFIXES,
+    OUTPUT_NAMES,
+    OutputFormat,
+    extension,
+    output_format,
+)
 
 if TYPE_CHECKING:
     from enhanceit.options import EnhanceOptions
@@ -145,9 +153,9 @@ def _default_extension(src: Path, frames: str) -> str:
 
         info = probe(src)
     except (EnhanceItError, OSError):
-        return extension("png")  # the error is reported when the file is enhanced
+        return extension(DEFAULT_OUTPUT)  # the error is reported when the file is enhanced
     becomes = FORMATS[info.format].animation_becomes if info.animated and frames == "all" else None
-    return FORMATS[becomes or "png"].extension
+    return FORMATS[becomes or DEFAULT_OUTPUT].extension
 
 
 def _folder_inputs(folder: Path, recursive: bool) -> list[Path]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from enhanceit.engine.plan import Plan, check_noise, make_plan
 from enhanceit.errors import InvalidRequest, UnsupportedOperation
-from enhanceit.imaging.probe import ImageInfo
+from enhanceit.imaging.info import ImageInfo
 from enhanceit.models.aliases import ALIASES, Alias
 from enhanceit.models.autonoise import nearest_level, wanted_level
 from enhanceit.models.catalog import describe, describe_alias

@@ -14,77 +14,49 @@ once) and streamed into the saver from there (see :mod:`enhanceit.imaging.stream
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Generator
-from dataclasses import dataclass, field
+import itertools
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from enhanceit.errors import UndecodableImage
+from enhanceit.imaging.decode import Decoded, to_raster
 from enhanceit.imaging.encode import Encoded, save_atomically
 from enhanceit.imaging.formats import OutputFormat
-from enhanceit.imaging.probe import ImageInfo, vips_error_line
+from enhanceit.imaging.info import ImageInfo
 from enhanceit.imaging.raster import Raster
+from enhanceit.imaging.readers import DEFAULT_DELAY_MS, Timing, reader
 from enhanceit.imaging.stream import StreamedRaster
-from enhanceit.imaging.vips import has_field, pyvips
+from enhanceit.imaging.vips import has_field, pyvips, reading
 
-#: A frame's time when the file gives none (browsers show 0 and 10 ms frames for 100 ms).
-DEFAULT_DELAY_MS = 100
+__all__ = ["DEFAULT_DELAY_MS", "FrameStrip", "Timing", "content_hash", "decoded_frames", "encode_animation"]
+
 _COPY_ROWS_BYTES = 1 << 20
 
 
-@dataclass
-class Timing:
-    """How an animation plays: each frame's duration in ms, and how many times it plays (0: for ever)."""
+def read_frames(path: Path, info: ImageInfo, timing: Timing) -> Iterator[pyvips.Image]:
+    """Every frame of the animation at ``path``, composited, in order, as its format's reader reads them;
+    ``timing`` is filled as they come. Each frame is a libvips image to be used (written out) before the
+    next is asked for."""
+    return reader(info.format).frames(path, info, timing)
 
-    delays: list[int] = field(default_factory=list)
-    loop: int = 0
 
-
-def read_frames(path: Path, info: ImageInfo, timing: Timing) -> Generator[pyvips.Image]:
-    """Every frame of the animation at ``path``, composited, in order; ``timing`` is filled as they come.
-
-    Each frame is a libvips image to be used (written out) before the next is asked for."""
-    if info.format == "png":
-        yield from _apng_frames(path, info, timing)
-        return
+def decoded_frames(path: Path, info: ImageInfo, timing: Timing, out: Path) -> Generator[Decoded]:
+    """Every frame decoded into the raster file ``out`` (colour, depth, alpha filled, as a still image is),
+    one at a time: each is overwritten by the next, so use it (and close it) before asking for that."""
+    frames = read_frames(path, info, timing)
     try:
-        tall = pyvips.Image.new_from_file(str(path), n=-1, access="sequential", fail_on="error")
-        height = int(tall.get("page-height")) if has_field(tall, "page-height") else tall.height
-        delays = [int(d) for d in tall.get("delay")] if has_field(tall, "delay") else []
-        timing.loop = int(tall.get("loop")) if has_field(tall, "loop") else 0
-    except pyvips.Error as e:
-        raise UndecodableImage(f"cannot read the {info.format.upper()} animation: {vips_error_line(e)}") from None
-    frames = tall.height // height
-    if (tall.width, height, frames) != (info.width, info.height, info.frames):
-        raise UndecodableImage(f"the {info.format.upper()} animation's frames differ from its header")
-    for k in range(frames):
-        timing.delays.append(delays[k] if k < len(delays) else DEFAULT_DELAY_MS)
-        yield tall.crop(0, k * height, tall.width, height)
-
-
-def _apng_frames(path: Path, info: ImageInfo, timing: Timing) -> Generator[pyvips.Image]:
-    from PIL import Image
-
-    try:
-        with Image.open(path, formats=["PNG"]) as image:
-            timing.loop = int(image.info.get("loop", 0))
-            for k in range(info.frames):
-                image.seek(k)
-                timing.delays.append(round(float(image.info.get("duration", DEFAULT_DELAY_MS))))
-                has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-                mode = "RGBA" if has_alpha else "RGB"
-                if image.size != (info.width, info.height):
-                    raise UndecodableImage("the APNG's frames differ from its header")
-                # One copy beside Pillow's canvas: its bytes, which libvips reads in place. Converting an RGBA
-                # canvas to RGBA, then an array, then bytes made three more (a 6320x6320 APNG peaked at 1 GB).
-                pixels = (image if image.mode == mode else image.convert(mode)).tobytes()
-                yield pyvips.Image.new_from_memory(pixels, info.width, info.height, len(mode), "uchar").copy(
-                    interpretation="srgb"
-                )
-                del pixels
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
-        raise UndecodableImage(f"cannot decode the APNG: {str(e)[:200]}") from None
+        for k in itertools.count(1):
+            with reading(f"cannot decode frame {k} of the {info.format.upper()} animation"):
+                frame = next(frames, None)
+                if frame is None:
+                    return
+                decoded = to_raster(frame, info, out)
+            yield decoded
+    finally:
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()
 
 
 def content_hash(raster: Raster) -> bytes:

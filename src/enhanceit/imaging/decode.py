@@ -17,17 +17,15 @@ classes every PNG read error as truncation.) Intact files are decoded once.
 
 from __future__ import annotations
 
-import mmap
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from enhanceit.errors import UndecodableImage
-from enhanceit.imaging import bmp, heif
 from enhanceit.imaging.alpha import fill_transparent
-from enhanceit.imaging.probe import ImageInfo, vips_error_line
+from enhanceit.imaging.info import ImageInfo
 from enhanceit.imaging.raster import Raster, RasterInfo, SampleType
-from enhanceit.imaging.stream import StreamedRaster
-from enhanceit.imaging.vips import has_field, pyvips
+from enhanceit.imaging.readers import reader
+from enhanceit.imaging.vips import has_field, pyvips, reading
 
 _RGB = ("srgb", "rgb", "rgb16")
 _GREY = ("b-w", "grey16")
@@ -54,26 +52,6 @@ class Decoded:
     @property
     def sample(self) -> SampleType:
         return self.raster.info.dtype
-
-
-def _load(
-    path: Path, info: ImageInfo, workdir: Path, fail_on: str, warnings: list[str]
-) -> tuple[pyvips.Image, list[object]]:
-    keep: list[object] = []
-    if info.format == "bmp":
-        raster = bmp.decode_to_raster(path, workdir / "bmp.raw")
-        streamed = StreamedRaster(raster)
-        keep += [raster, streamed]
-        return streamed.image, keep
-    if info.codec == "hevc":
-        loaded = heif.load(path)
-        warnings += loaded.warnings
-        return loaded.image, loaded.keep
-    access = "sequential" if info.orientation == 1 else "random"
-    image = pyvips.Image.new_from_file(str(path), access=access, fail_on=fail_on)
-    if info.orientation != 1:
-        image = image.autorot()
-    return image, keep
 
 
 def _normalise(image: pyvips.Image, info: ImageInfo) -> tuple[pyvips.Image, bytes | None, bool]:
@@ -117,13 +95,10 @@ def to_raster(image: pyvips.Image, info: ImageInfo, out: Path) -> Decoded:
 
 
 def _decode(path: Path, info: ImageInfo, workdir: Path, fail_on: str) -> Decoded:
-    warnings: list[str] = []
-    image, keep = _load(path, info, workdir, fail_on, warnings)
-    exif, xmp = _blob(image, "exif-data"), _blob(image, "xmp-data")
-    decoded = to_raster(image, info, workdir / "input.raw")
-    decoded.warnings += warnings
-    decoded.exif, decoded.xmp = exif, xmp
-    del keep
+    loaded = reader(info.format).load(path, info, workdir, fail_on)
+    decoded = to_raster(loaded.image, info, workdir / "input.raw")
+    decoded.warnings += loaded.warnings
+    decoded.exif, decoded.xmp = _blob(loaded.image, "exif-data"), _blob(loaded.image, "xmp-data")
     return decoded
 
 
@@ -136,95 +111,25 @@ def _blob(image: pyvips.Image, name: str) -> bytes | None:
     return bytes(value) if isinstance(value, bytes | bytearray | memoryview) else None
 
 
-#: Where a complete file's last marker is found: JPEG's EOI; PNG's IEND chunk (type and CRC). Both may be
-#: followed by a little trailing data, which some encoders write.
-_PNG_END = b"IEND\xaeB`\x82"
-_TAIL_BYTES = 4096
-
-
 def cut_short(path: Path, fmt: str) -> bool:
-    """Whether a JPEG, PNG or GIF file stops before its end marker (other formats: never said).
-
-    A PNG's IEND chunk is its last bytes. A JPEG is walked from marker to marker to the end of its own
-    scans: an end marker anywhere else (an embedded preview's, in its EXIF block or a comment) says nothing
-    about the main image, and a tail search took such a preview's for the file's end."""
-    if fmt == "png":
-        with path.open("rb") as f:
-            f.seek(max(0, path.stat().st_size - _TAIL_BYTES))
-            return _PNG_END not in f.read()
-    if fmt == "gif":  # its last byte is the trailer, ';'
-        with path.open("rb") as f:
-            f.seek(max(0, path.stat().st_size - 1))
-            return f.read() != b";"
-    if fmt != "jpeg":
-        return False
-    with path.open("rb") as f:
-        try:
-            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except ValueError:  # an empty file
-            return True
-        with data:
-            return _jpeg_ends_early(data)
-
-
-def _jpeg_ends_early(data: mmap.mmap) -> bool:
-    """Walk the marker segments (skipping each by its length) and each scan's entropy-coded data (where FF 00
-    is a stuffed byte and FF D0-D7 a restart marker) until EOI; True if the data runs out first. A file that
-    is malformed rather than short is not called cut short: the decoder's own error stands for it."""
-    end = len(data)
-    pos = 2  # after SOI
-    while pos < end:
-        if data[pos] != 0xFF:
-            return False
-        while pos < end and data[pos] == 0xFF:  # fill bytes before a marker
-            pos += 1
-        if pos >= end:
-            return True
-        marker = data[pos]
-        pos += 1
-        if marker == 0xD9:  # EOI
-            return False
-        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a segment
-            continue
-        if pos + 2 > end:
-            return True
-        length = int.from_bytes(data[pos : pos + 2], "big")
-        if length < 2:
-            return False
-        pos += length
-        if pos > end:
-            return True
-        if marker == 0xDA:  # a scan: its data runs to the next marker that is not stuffing or a restart
-            while True:
-                pos = data.find(b"\xff", pos)
-                if pos < 0 or pos + 1 >= end:
-                    return True
-                following = data[pos + 1]
-                if following == 0x00 or 0xD0 <= following <= 0xD7:
-                    pos += 2
-                elif following == 0xFF:
-                    pos += 1
-                else:
-                    break
-    return True
+    """Whether the file stops before its end marker (formats whose end cannot be told: never said)."""
+    return reader(fmt).cut_short(path)
 
 
 def decode(path: Path, info: ImageInfo, workdir: Path, *, strict: bool = False) -> Decoded:
     """Decode ``path`` into ``workdir/input.raw``. A cut-short file is decoded with a warning, or refused
     when ``strict``; any other decoder error is refused (422)."""
+    name = info.format.upper()
     try:
-        return _decode(path, info, workdir, "error")
-    except pyvips.Error as e:
-        error = UndecodableImage(f"cannot decode the {info.format.upper()} image: {vips_error_line(e)}")
-    if not cut_short(path, info.format):
-        raise error
+        with reading(f"cannot decode the {name} image"):
+            return _decode(path, info, workdir, "error")
+    except UndecodableImage:
+        if not cut_short(path, info.format):
+            raise
     if strict:
-        raise UndecodableImage(f"the {info.format.upper()} image data ends early (refused: strict)")
-    try:
+        raise UndecodableImage(f"the {name} image data ends early (refused: strict)")
+    # e.g. an interlaced PNG, which libvips decodes whole or not at all
+    with reading(f"the {name} image data ends early, and what arrived cannot be shown", why=False):
         decoded = _decode(path, info, workdir, "none")
-    except pyvips.Error:  # e.g. an interlaced PNG, which libvips decodes whole or not at all
-        raise UndecodableImage(
-            f"the {info.format.upper()} image data ends early, and what arrived cannot be shown"
-        ) from None
     decoded.warnings.append(TRUNCATED)
     return decoded

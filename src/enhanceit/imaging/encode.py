@@ -58,14 +58,14 @@ def _compose(
     height: int,
 ) -> pyvips.Image:
     image = resize_to(result, width, height)
-    sixteen = decoded.sample == "uint16" and fmt == "png"
+    sixteen = decoded.sample == "uint16" and FORMATS[fmt].sixteen_bit
     if decoded.gray:
         image = image.colourspace("grey16" if decoded.sample == "uint16" else "b-w")
     if alpha is not None:
         image = image.bandjoin(resize_to(alpha, width, height))
     if decoded.sample == "uint16" and not sixteen:
         image = image.colourspace("b-w" if decoded.gray else "srgb")  # to 8 bits
-    if fmt == "jpeg" and alpha is not None:
+    if alpha is not None and not FORMATS[fmt].alpha:
         image = image.flatten(background=[255] * (image.bands - 1))
     if decoded.icc is not None:
         image = image.copy()
@@ -90,20 +90,16 @@ def encode(
     :mod:`enhanceit.imaging.metadata`)."""
     with composed(result, decoded, fmt, width, height, alpha) as image:
         image, keep = with_metadata(image, decoded, fmt, metadata)
-        sixteen = decoded.sample == "uint16" and fmt == "png"
+        sixteen = decoded.sample == "uint16" and FORMATS[fmt].sixteen_bit
         size = save_atomically(image, fmt, destination, quality, sixteen, keep)
     return Encoded(destination, fmt, width, height, size)
-
-
-#: The output formats whose files hold EXIF and XMP (GIF holds neither).
-HOLDS_METADATA: frozenset[OutputFormat] = frozenset({"jpeg", "png", "webp", "avif"})
 
 
 def with_metadata(image: pyvips.Image, decoded: Decoded, fmt: OutputFormat, mode: Mode) -> tuple[pyvips.Image, int]:
     """``image`` with the EXIF block and XMP packet that ``mode`` carries from the input, and the libvips
     ``keep`` flags that save them (and the ICC profile; nothing else)."""
     keep = int(pyvips.ForeignKeep.ICC)
-    if fmt not in HOLDS_METADATA:
+    if not FORMATS[fmt].holds_metadata:
         return image, keep
     exif = result_exif(decoded.exif, mode, image.width, image.height, srgb=decoded.icc is None)
     xmp = result_xmp(decoded.xmp, mode)

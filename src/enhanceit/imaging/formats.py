@@ -1,26 +1,29 @@
 """Every image format in one table; formats are told by their bytes, never by a name or a Content-Type.
 
-:data:`FORMATS` holds, per format, what every other part of the program needs to know about it: its file
-extension and the other suffixes that name it, its media type, whether and how it is written (the saver,
-its default quality, the largest side it can hold, whether its encoder needs the whole frame in memory)
-and what it does with animations: whether an animation in it is read as one (every frame), whether one can
-be written to it, and which format an animation read from it becomes when no format is asked for. The
-CLI's ``--format`` choices and folder filter, the output limits, the encoder and the storage keys are all
-derived from it. To add a format, add a row here (and to the
-``InputFormat``/``OutputFormat`` literals, which the API schema is built from; a test checks they agree).
+:data:`FORMATS` holds, per format, what every other part of the program needs to know about it:
+
+* how it is recognised (the magic bytes :func:`sniff` looks for) and read (its reader in
+  :mod:`enhanceit.imaging.readers`, which also knows its end marker and its quirks);
+* its file extension and the other suffixes that name it, its media type;
+* whether and how it is written: the saver, its default quality, the largest side it can hold, whether its
+  encoder needs the whole frame in memory, whether it holds alpha, 16-bit samples, EXIF and XMP;
+* what it does with animations: whether one in it is read as one (every frame), whether one can be
+  written to it, and which format an animation read from it becomes when no format is asked for.
+
+Everything else is derived from it: the ``InputFormat``/``OutputFormat`` types the API schema is built
+from, the CLI's ``--format`` choices and folder filter, the ``Accept`` header of fetches, the web page's
+format list and ``GET /v1/formats``, the output limits, the encoder and the storage keys. To add a format,
+add a row here (and its reader, if libvips' own will not do).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-InputFormat = Literal["png", "jpeg", "webp", "gif", "tiff", "bmp", "heif", "avif"]
-OutputFormat = Literal["png", "webp", "jpeg", "avif", "gif"]
 
 #: ``saver(image, path, quality, sixteen, keep)``: write a libvips image (already composed: size, bands,
 #: profile) to ``path``. ``quality`` None means the format's default; ``sixteen`` asks for 16-bit samples
@@ -60,6 +63,27 @@ def _save_avif(image: Any, path: Path, quality: int | None, sixteen: bool, keep:
 
 
 @dataclass(frozen=True)
+class Magic:
+    """Bytes a file of a format starts with: each ``(offset, bytes)`` pair must match, in a head of at least
+    ``length`` bytes."""
+
+    parts: tuple[tuple[int, bytes], ...]
+    length: int = 0
+
+    def matches(self, head: bytes) -> bool:
+        return len(head) >= self.length and all(head[at : at + len(b)] == b for at, b in self.parts)
+
+
+def _starts(*prefixes: bytes, length: int = 0) -> tuple[Magic, ...]:
+    return tuple(Magic(((0, prefix),), length) for prefix in prefixes)
+
+
+def _brands(*brands: bytes) -> tuple[Magic, ...]:
+    """An ISO-BMFF file (HEIF, AVIF) whose ``ftyp`` box names one of ``brands`` as its major brand."""
+    return tuple(Magic(((4, b"ftyp"), (8, brand))) for brand in brands)
+
+
+@dataclass(frozen=True)
 class Format:
     name: str
     #: As messages name it.
@@ -67,6 +91,10 @@ class Format:
     media_type: str
     #: The extension results get, then any other suffix that names such a file.
     suffixes: tuple[str, ...]
+    #: What its files start with (any one of these).
+    magic: tuple[Magic, ...]
+    #: Its reader's name in :data:`enhanceit.imaging.readers.READERS`.
+    reader: str = "libvips"
     #: Writes it; None for formats read only.
     saver: Saver | None = None
     #: Other names ``--format``/``format`` accept for it.
@@ -87,6 +115,12 @@ class Format:
     keeps_every_frame: bool = False
     #: What an animation read from this format becomes when no output format is asked for.
     animation_becomes: str | None = None
+    #: Written with an alpha channel (a JPEG is flattened on white).
+    alpha: bool = True
+    #: Written with 16-bit samples when the input has them (else 8).
+    sixteen_bit: bool = False
+    #: Its files hold EXIF and XMP, which ``metadata`` may carry over.
+    holds_metadata: bool = True
 
     @property
     def extension(self) -> str:
@@ -101,12 +135,25 @@ FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
         # APNG is read (with Pillow); no maintained encoder writes it one frame at a time, so it becomes WebP.
-        Format("png", "PNG", "image/png", (".png",), _save_png, reads_animation=True, animation_becomes="webp"),
+        Format(
+            "png",
+            "PNG",
+            "image/png",
+            (".png",),
+            _starts(b"\x89PNG\r\n\x1a\n"),
+            "png",
+            _save_png,
+            reads_animation=True,
+            animation_becomes="webp",
+            sixteen_bit=True,
+        ),
         Format(
             "webp",
             "WebP",
             "image/webp",
             (".webp",),
+            (Magic(((0, b"RIFF"), (8, b"WEBP"))),),
+            "webp",
             _save_webp,
             max_side=16383,
             whole_frame=True,
@@ -121,33 +168,68 @@ FORMATS: dict[str, Format] = {
             "JPEG",
             "image/jpeg",
             (".jpg", ".jpeg"),
+            _starts(b"\xff\xd8\xff"),
+            "jpeg",
             _save_jpeg,
             aliases=("jpg",),
             max_side=65535,
             default_quality=90,
+            alpha=False,
         ),
         Format(
-            "avif", "AVIF", "image/avif", (".avif",), _save_avif, max_side=65536, whole_frame=True, default_quality=60
+            "avif",
+            "AVIF",
+            "image/avif",
+            (".avif",),
+            _brands(b"avif", b"avis"),
+            "heif",
+            _save_avif,
+            max_side=65536,
+            whole_frame=True,
+            default_quality=60,
         ),
         Format(
             "gif",
             "GIF",
             "image/gif",
             (".gif",),
+            _starts(b"GIF87a", b"GIF89a"),
+            "gif",
             _save_gif,
             max_side=65535,
             whole_frame=True,
             reads_animation=True,
             writes_animation=True,
             animation_becomes="gif",
+            holds_metadata=False,
         ),
-        Format("tiff", "TIFF", "image/tiff", (".tif", ".tiff")),
-        Format("bmp", "BMP", "image/bmp", (".bmp",)),
-        Format("heif", "HEIC/HEIF", "image/heif", (".heic", ".heif")),
+        Format("tiff", "TIFF", "image/tiff", (".tif", ".tiff"), _starts(b"II*\x00", b"MM\x00*")),
+        # 18 bytes: the file header and the DIB header's size, which says which of its versions follows
+        Format("bmp", "BMP", "image/bmp", (".bmp",), _starts(b"BM", length=18), "bmp"),
+        Format(
+            "heif",
+            "HEIC/HEIF",
+            "image/heif",
+            (".heic", ".heif"),
+            _brands(b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"),
+            "heif",
+        ),
     )
 }
 
-OUTPUT_FORMATS: tuple[OutputFormat, ...] = get_args(OutputFormat)
+# The names as types. At run time they are literals built from the table, which the API schema lists
+# (pydantic checks a request against them); a type checker cannot evaluate that, and sees plain strings.
+if TYPE_CHECKING:
+    InputFormat = str
+    OutputFormat = str
+else:
+    InputFormat = Literal[tuple(FORMATS)]
+    OutputFormat = Literal[tuple(name for name, f in FORMATS.items() if f.writable)]
+
+INPUT_FORMATS: tuple[InputFormat, ...] = tuple(FORMATS)
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = tuple(name for name, f in FORMATS.items() if f.writable)
+#: What a result is when nothing else decides: lossless, and every browser shows it.
+DEFAULT_OUTPUT: OutputFormat = "png"
 #: Every name an output format goes by (``jpg`` as well as ``jpeg``), as the CLI offers them.
 OUTPUT_NAMES: dict[str, OutputFormat] = {
     alias: name for name in OUTPUT_FORMATS for alias in (name, *FORMATS[name].aliases)
@@ -161,31 +243,41 @@ READABLE = ", ".join(f.label for f in FORMATS.values())
 #: Bytes needed by :func:`sniff`.
 SNIFF_BYTES = 32
 
-_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
-_AVIF_BRANDS = {b"avif", b"avis"}
-
 
 def sniff(head: bytes) -> InputFormat | None:
     """The format of an image from its first bytes, or None when it is none we accept."""
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"
-    if head[:2] == b"BM" and len(head) >= 18:
-        return "bmp"
-    if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        if brand in _AVIF_BRANDS:
-            return "avif"
-        if brand in _HEIF_BRANDS:
-            return "heif"
+    for name, row in FORMATS.items():
+        if any(magic.matches(head) for magic in row.magic):
+            return name
     return None
+
+
+def accept_header() -> bytes:
+    """The ``Accept`` header of an image fetch: the formats written first (a server that can choose should
+    send one a result can also be), then those only read, then any other image, which is sniffed anyway."""
+    written = [f.media_type for f in FORMATS.values() if f.writable]
+    read = [f.media_type for f in FORMATS.values() if not f.writable]
+    return ",".join([*written, *(f"{t};q=0.9" for t in read), "image/*;q=0.8"]).encode()
+
+
+def catalog() -> list[dict[str, Any]]:
+    """The table as ``GET /v1/formats`` and the web page show it."""
+    return [
+        {
+            "name": f.name,
+            "label": f.label,
+            "media_type": f.media_type,
+            "extension": f.extension.lstrip("."),
+            "read": True,
+            "written": f.writable,
+            "quality": f.default_quality is not None,
+            "default_quality": f.default_quality,
+            "alpha": f.alpha and f.writable,
+            "animation": f.writes_animation,
+            "max_side": f.max_side if f.writable else None,
+        }
+        for f in FORMATS.values()
+    ]
 
 
 def output_format(name: str) -> OutputFormat:

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from enhanceit.errors import EnhanceItError, public_detail
-from enhanceit.imaging.probe import ImageInfo
+from enhanceit.imaging.info import ImageInfo
 from enhanceit.options import EnhanceOptions
 
 

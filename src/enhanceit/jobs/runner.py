@@ -32,7 +32,7 @@ from enhanceit import logs
 from enhanceit.config import JobSettings, Settings
 from enhanceit.engine.runtime import Engine
 from enhanceit.errors import Canceled, EnhanceItError, JobTimeout, WorkerLost
-from enhanceit.imaging.formats import FORMATS, extension, media_type
+from enhanceit.imaging.formats import DEFAULT_OUTPUT, FORMATS, extension, media_type
 from enhanceit.jobs.lease import LeaseKeeper, deadline_of, lease_end, new_owner
 from enhanceit.jobs.model import Job, JobError, JobResult, JobStatus, now
 from enhanceit.jobs.results import ResultCache, result_key, reuse_fields, sha256_file
@@ -111,7 +111,7 @@ def download_name(job: Job) -> str:
     """A friendly file name for the result: the input's name, the model and the format."""
     raw = job.source.filename or (PurePosixPath(urlsplit(job.source.url).path).name if job.source.url else "")
     stem = PurePosixPath(raw).stem or "image"
-    fmt = job.result.format if job.result is not None else job.options.format or "png"
+    fmt = job.result.format if job.result is not None else job.options.format or DEFAULT_OUTPUT
     return f"{stem[:80]}-{job.options.model}{FORMATS[fmt].extension}"
 
 

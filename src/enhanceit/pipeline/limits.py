@@ -7,8 +7,8 @@ import itertools
 from enhanceit.config import LimitSettings
 from enhanceit.engine.plan import Plan
 from enhanceit.errors import ImageTooLarge, InvalidRequest
-from enhanceit.imaging.formats import ANIMATED_OUTPUTS, FORMATS, OutputFormat
-from enhanceit.imaging.probe import ImageInfo
+from enhanceit.imaging.formats import ANIMATED_OUTPUTS, DEFAULT_OUTPUT, FORMATS, OutputFormat
+from enhanceit.imaging.info import ImageInfo
 
 
 def check_input(info: ImageInfo, limits: LimitSettings) -> None:
@@ -31,7 +31,7 @@ def output_format_for(info: ImageInfo, fmt: OutputFormat | None, frames: str) ->
     one its own format becomes. An animation asked to become a format that cannot hold one is refused (400)
     unless only its first frame is asked for."""
     if not info.animated or frames == "first":
-        return fmt or "png"
+        return fmt or DEFAULT_OUTPUT
     if fmt is None:
         becomes = FORMATS[info.format].animation_becomes
         assert becomes in ANIMATED_OUTPUTS  # every format read as an animation names one

@@ -21,7 +21,8 @@ from enhanceit.engine.plan import Plan, target_size
 from enhanceit.engine.runtime import Engine
 from enhanceit.imaging.decode import TRUNCATED, TRUNCATED_FRAMES, cut_short
 from enhanceit.imaging.formats import OutputFormat
-from enhanceit.imaging.probe import ImageInfo, probe
+from enhanceit.imaging.info import ImageInfo
+from enhanceit.imaging.probe import probe
 from enhanceit.models.spec import ModelSpec
 from enhanceit.options import EnhanceOptions
 from enhanceit.pipeline.limits import check_input, check_output_size, check_scratch, check_work, output_format_for

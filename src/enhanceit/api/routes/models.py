@@ -1,4 +1,5 @@
-"""``GET /v1/models``: the aliases and every model, with what this server can run."""
+"""``GET /v1/models``: the aliases and every model, with what this server can run; ``GET /v1/formats``: the
+image formats read and written."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi import APIRouter
 
 from enhanceit.api.deps import ServicesDep
 from enhanceit.engine.choose import catalog
+from enhanceit.imaging import formats
 
 router = APIRouter(tags=["models"])
 
@@ -18,3 +20,12 @@ router = APIRouter(tags=["models"])
 )
 async def models(services: ServicesDep) -> list[dict[str, Any]]:
     return catalog(services.engine.registry, services.settings.resolved_models_dir, services.engine)
+
+
+@router.get(
+    "/v1/formats",
+    tags=["formats"],
+    summary="The image formats read (told by their bytes) and written, with what each can hold",
+)
+async def image_formats() -> list[dict[str, Any]]:
+    return formats.catalog()

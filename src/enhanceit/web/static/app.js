@@ -4,8 +4,9 @@ const RECENT = 'enhanceit.recent', KEY = 'enhanceit.key';
 const NOISE = { auto: 'Auto', '-1': 'None', 0: 'Low', 1: 'Medium', 2: 'High', 3: 'Highest' };
 const PHASES = { download: 'Download', decode: 'Decode', inference: 'Inference', encode: 'Encode', upload: 'Store' };
 const ZOOMS = [1 / 16, 1 / 8, 1 / 4, 1 / 3, 1 / 2, 2 / 3, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32];
-const EXT = { jpeg: 'jpg' };
-const LOSSY = ['webp', 'jpeg', 'avif']; // the formats a quality applies to
+// The output formats as the server listed them in the page: each one's extension, and whether a quality applies.
+const FORMATS = Object.fromEntries([...document.querySelectorAll('#format option')].filter((o) => o.value)
+  .map((o) => [o.value, { ext: o.dataset.ext || o.value, quality: 'quality' in o.dataset }]));
 const SAY = {
   network: 'Could not reach the server. Check the connection and try again.',
   'forbidden-url': 'The server is not allowed to fetch an image from that address.',
@@ -33,7 +34,7 @@ const el = (tag, props, ...kids) => { const e = Object.assign(document.createEle
 const checked = (name) => document.querySelector(`input[name="${name}"]:checked`)?.value;
 const bytes = (n) => n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1048576).toFixed(1)} MB`;
 const stem = (name) => (name || '').replace(/[?#].*/, '').split('/').pop().replace(/\.[^.]*$/, '') || 'image';
-const fileName = (name, model, format) => `${stem(name)}-${model}.${EXT[format] || format}`;
+const fileName = (name, model, format) => `${stem(name)}-${model}.${FORMATS[format]?.ext || format}`;
 const frames = (r) => (r.animated ? `, ${r.frames} frames` : ''); // an animation plays in the comparison
 // What ran: the model an alias resolved to, and the noise reduction (the level 'auto' chose, from the image).
 const ran = (j) => {
@@ -109,7 +110,7 @@ function modelChanged() {
 
 function formatChanged() {
   const f = $('format').value;
-  $('qualityBox').hidden = $('qualityHint').hidden = !LOSSY.includes(f);
+  $('qualityBox').hidden = $('qualityHint').hidden = !FORMATS[f]?.quality;
   $('qualityHint').textContent = `1–100; higher is better and larger.${f === 'webp' ? ' WebP with a quality is lossy.' : ''}`;
 }
 
@@ -120,7 +121,7 @@ function options() { // the server checks every value and says what is wrong
   const size = checked('size');
   if (size === 'width') o.width = +$('width').value;
   else o.scale = +(size === 'custom' ? $('scale').value : size);
-  if (LOSSY.includes(o.format)) o.quality = +$('quality').value;
+  if (FORMATS[o.format]?.quality) o.quality = +$('quality').value;
   return o;
 }
 
