@@ -1,12 +1,13 @@
-"""An animation from a file to a file, one frame at a time, every frame through the same plan.
+"""An animation from a file to a file: every frame through the same steps as a still image, plus its own.
 
-    for each frame: decode it composited (colour, fill alpha) -> same pixels as the frame before? reuse its
-      result -> else enhance its tiles -> compose (resize, alpha) -> append to the output strip on disc
+    for each frame: read it (decode, composite, colour, fill alpha) -> unchanged since the frame before?
+      repeat that one's result -> else FRAME_STEPS (enhance, alpha) -> compose (resize, alpha) into the
+      output strip on disc
     then: encode the strip with every frame's duration and the loop count -> rename
 
 At most one frame is in memory at a time, as libvips rows or the engine's tiles; the enhanced frames wait on
-disc. Progress counts tiles over all frames (a reused frame's tiles count as done at once), and ``check``
-runs between tiles and between frames, so a cancel stops the work within a tile.
+disc. Progress counts tiles over all frames (a reused frame's tiles count as done at once), and the run's
+check runs between steps and between tiles, so a cancel stops the work within a tile.
 """
 
 from __future__ import annotations
@@ -14,15 +15,14 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from enhanceit.engine.plan import Plan
 from enhanceit.engine.runtime import Progress
 from enhanceit.errors import UndecodableImage
-from enhanceit.imaging.animation import FrameStrip, Timing, content_hash, encode_animation, read_frames
-from enhanceit.imaging.decode import Decoded, to_raster
+from enhanceit.imaging.animation import FrameStrip, Timing, content_hash, decoded_frames, encode_animation
+from enhanceit.imaging.decode import Decoded
 from enhanceit.imaging.encode import Encoded, composed
 from enhanceit.imaging.raster import Raster, RasterInfo
-from enhanceit.imaging.vips import pyvips
-from enhanceit.pipeline.context import Run
+from enhanceit.pipeline.context import Frame, Run, Step
+from enhanceit.pipeline.steps import FRAME_STEPS
 
 
 class _Tiles:
@@ -46,75 +46,83 @@ class _Tiles:
             self.progress(self.frame * self.per_frame, self.per_frame * self.frames)
 
 
+class Animation:
+    """What an animation's own steps share across its frames: the output strip, the frame before's
+    pixels, the timing read, the progress over every frame."""
+
+    def __init__(self, run: Run, work: Path) -> None:
+        self.work = work
+        self.timing = Timing()
+        self.tiles = _Tiles(run.progress, run.prepared.info.frames)
+        self.strip: FrameStrip | None = None
+        self.previous: bytes | None = None
+        self.icc: bytes | None = None
+        self.reused = 0
+        #: Every frame's steps: the shared ones between reusing an unchanged frame and composing.
+        self.steps = (Step("inference", self.reuse_unchanged), *FRAME_STEPS, Step("encode", self.compose))
+
+    def reuse_unchanged(self, run: Run, frame: Frame) -> None:
+        """A frame with the same pixels as the one before repeats its result: no step more for it."""
+        decoded = frame.pixels
+        self.icc = decoded.icc
+        digest = content_hash(decoded.raster)
+        if self.strip is None:
+            self.strip = _new_strip(self.work, decoded, run)
+        if digest == self.previous:
+            self.strip.repeat()
+            self.reused += 1
+            frame.done = True
+        self.previous = digest
+
+    def compose(self, run: Run, frame: Frame) -> None:
+        """The enhanced frame at the output size, with its alpha, into the strip."""
+        p = run.prepared
+        assert frame.result is not None and self.strip is not None
+        with composed(frame.result, frame.pixels, p.format, p.plan.width, p.plan.height, frame.alpha) as image:
+            self.strip.put(image)
+
+    def encode(self, run: Run) -> Encoded:
+        """The strip written as the animated output, with every frame's duration and the loop count."""
+        p = run.prepared
+        if self.strip is None:
+            raise UndecodableImage(f"the {p.info.format.upper()} animation has no frames")
+        return encode_animation(self.strip, self.timing, p.format, run.dst, p.options.quality, self.icc)
+
+
 def enhance_animation(run: Run) -> tuple[Encoded, int]:
     """Enhance every frame of the animation ``run.src`` into ``run.dst``; (what was written, frames reused
     from the frame before)."""
     p = run.prepared
-    info, plan = p.info, p.plan
-    timing = Timing()
-    tiles = _Tiles(run.progress, info.frames)
-    reused = 0
     with tempfile.TemporaryDirectory(prefix="enhanceit-anim-", dir=run.tmp_dir) as scratch:
         work = Path(scratch)
-        strip: FrameStrip | None = None
-        previous: bytes | None = None
-        icc: bytes | None = None
-        frames = read_frames(run.src, info, timing)
+        animation = Animation(run, work)
+        frames = decoded_frames(run.src, p.info, animation.timing, work / "frame.raw")
         try:
             while True:
                 with run.clock.phase("decode"):
-                    try:
-                        frame = next(frames, None)
-                        if frame is None:
-                            break
-                        decoded = to_raster(frame, info, work / "frame.raw")
-                    except pyvips.Error as e:
-                        raise UndecodableImage(
-                            f"cannot decode frame {tiles.frame + 1} of the {info.format.upper()} animation"
-                        ) from e
+                    decoded = next(frames, None)
+                if decoded is None:
+                    break
+                frame = Frame(work, progress=animation.tiles, decoded=decoded)
                 try:
-                    icc = decoded.icc
-                    digest = content_hash(decoded.raster)
-                    if strip is None:
-                        strip = _new_strip(work, decoded, plan)
-                    if digest == previous:
-                        strip.repeat()
-                        reused += 1
-                    else:
-                        run.checkpoint()
-                        _enhance_frame(run, decoded, strip, work, tiles)
-                    previous = digest
+                    run.through(frame, animation.steps)
                 finally:
-                    decoded.raster.close()
-                tiles.next_frame()
-                run.checkpoint()
-            if strip is None:
-                raise UndecodableImage(f"the {info.format.upper()} animation has no frames")
+                    frame.close()
+                animation.tiles.next_frame()
+            run.checkpoint()
             with run.clock.phase("encode"):
-                encoded = encode_animation(strip, timing, p.format, run.dst, p.options.quality, icc)
+                encoded = animation.encode(run)
         finally:
             frames.close()
-            if strip is not None:
-                strip.raster.close()
-    return encoded, reused
+            if animation.strip is not None:
+                animation.strip.raster.close()
+    return encoded, animation.reused
 
 
-def _new_strip(work: Path, first: Decoded, plan: Plan) -> FrameStrip:
+def _new_strip(work: Path, first: Decoded, run: Run) -> FrameStrip:
     """The raster every output frame goes into: the composed output's bands, 8 bits (WebP and GIF)."""
+    plan = run.prepared.plan
     colour = 1 if first.gray else 3
     bands = colour + (1 if first.alpha else 0)
     info = RasterInfo(plan.width, plan.height * first.info.frames, bands, "uint8")
     return FrameStrip(Raster.create(work / "frames.raw", info), plan.height)
-
-
-def _enhance_frame(run: Run, decoded: Decoded, strip: FrameStrip, work: Path, tiles: _Tiles) -> None:
-    p = run.prepared
-    with run.clock.phase("inference"):
-        result = run.infer(decoded.raster, work, progress=tiles)
-    try:
-        with run.clock.phase("encode"), composed(result, decoded, p.format, p.plan.width, p.plan.height) as image:
-            strip.put(image)
-    finally:
-        if result is not decoded.raster:
-            result.close()
-            result.path.unlink(missing_ok=True)
