@@ -25,6 +25,10 @@ that calls the foreign library, so nothing above that module ever sees them.
     ├── IdempotencyConflict            422  an Idempotency-Key reused for another request
     ├── JobTimeout                     503  a job ran past its time limit or its deadline
     ├── ModelIntegrityError            500  weight file missing or its sha256 differs
+    ├── EngineError                    500  the inference runtime (ncnn, OpenVINO) failed
+    │   ├── EngineLoadError            500  a verified net could not be loaded or compiled
+    │   ├── InferenceError             500  a tile's inference failed
+    │   └── EngineOutOfMemory          503  the runtime could not allocate its memory (retryable)
     ├── WorkerLost                     500  the job's runs stopped their worker too often (a poison job)
     ├── OutputError                    500  result could not be written
     ├── InsufficientStorage            507  the scratch disk filled up
@@ -184,6 +188,48 @@ class ModelIntegrityError(EnhanceItError):
     status_code = 500
     slug = "model-integrity"
     title = "Model weights missing or corrupt"
+
+
+class EngineError(EnhanceItError):
+    """The inference runtime (ncnn, OpenVINO) failed: its own exceptions and error codes, translated where the
+    engine calls it (:mod:`enhanceit.engine.boundary`). Not retried: the same net on the same tile fails
+    the same way again."""
+
+    status_code = 500
+    slug = "engine-error"
+    title = "The inference engine failed"
+
+
+class EngineLoadError(EngineError):
+    """A net the runtime would not load or compile, or a device it does not have. Its files were verified by
+    sha256 first (a damaged file is a :class:`ModelIntegrityError`), so this is the runtime and the file or
+    the settings disagreeing (an ncnn without a layer the net uses, an unknown precision, no such GPU): the
+    deployment's to fix."""
+
+    slug = "engine-load-error"
+    title = "The model could not be loaded"
+
+
+class InferenceError(EngineError):
+    """The runtime failed on a tile: an error code or exception from an extraction, or an output it cannot
+    have made from that tile."""
+
+    slug = "inference-error"
+    title = "Inference failed"
+
+
+class EngineOutOfMemory(EngineError):
+    """The runtime could not allocate memory (a Python ``MemoryError`` from it; ncnn's "out of memory" code on
+    a Vulkan GPU). Retryable, and 503: the memory was short at that moment, taken by other jobs' nets and
+    tiles on the same GPU or process, and a later try on a quieter engine can pass. ncnn's same code on the
+    CPU is an :class:`InferenceError` instead: there it also means a blob of impossible size (measured: an
+    input smaller than the kernel), and the kernel's OOM killer, not a failed allocation, is how a CPU
+    worker runs out (:class:`WorkerLost`)."""
+
+    status_code = 503
+    slug = "engine-out-of-memory"
+    title = "The inference engine ran out of memory"
+    retryable = True
 
 
 class WorkerLost(EnhanceItError):

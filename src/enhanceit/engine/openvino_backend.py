@@ -17,6 +17,11 @@ picture, measured), so for them, as for larger inputs, the input's own shape is 
 A call runs on every thread the net was given (one infer request per call in flight). Several
 single-thread streams, one tile each, were measured no faster on CUnet bf16 (0.32 against 0.31 µs per
 output pixel at tile 256) and held 100 MB more, so the engine runs one tile at a time.
+
+OpenVINO's exceptions are translated where it is called (:func:`~enhanceit.engine.boundary.runtime_errors`):
+building or compiling a shape fails as :class:`~enhanceit.errors.EngineLoadError` (a file whose layers do not
+agree, as read here, as :class:`~enhanceit.errors.ModelIntegrityError`), a call as
+:class:`~enhanceit.errors.InferenceError`.
 """
 
 from __future__ import annotations
@@ -30,8 +35,9 @@ from typing import Any
 import numpy as np
 
 from enhanceit.engine.base import FloatImage
+from enhanceit.engine.boundary import runtime_errors
 from enhanceit.engine.tiles import round_up
-from enhanceit.errors import ModelIntegrityError
+from enhanceit.errors import EngineError, EngineLoadError, InferenceError, ModelIntegrityError
 from enhanceit.models import ncnnfile
 from enhanceit.models.ncnnfile import Layer
 from enhanceit.models.spec import Net
@@ -44,6 +50,14 @@ MAX_SHAPES = 3
 
 Node = Any  # an OpenVINO output (ov.Output); the Python API has no precise types
 Ops = Any  # the openvino.opset13 module
+
+
+def foreign() -> tuple[type[Exception], ...]:
+    """What OpenVINO raises: its C++ exceptions arrive as RuntimeError (a compile's "Wrong value f8 for
+    property key INFERENCE_PRECISION_HINT", measured), its Python layer's checks as OVError."""
+    from openvino.exceptions import OVError
+
+    return (RuntimeError, OVError)
 
 
 def _activation(ops: Ops, layer: Layer, x: Node, key: int = 9, args: int = 10) -> Node:
@@ -366,10 +380,14 @@ class OpenVinoBackend:
                 del self._compiled[others[0]], self._requests[others[0]]
             # read again for each shape: holding the float32 arrays between compiles would double the
             # memory of a loaded net (67 MB for Real-ESRGAN x4plus)
-            model = build(ncnnfile.read(*self._files), self.net.input_blob, self.net.output_blob, shape)
-            compiled = self._compiled[shape] = core().compile_model(model, "CPU", self._config())
+            graph = ncnnfile.read(*self._files)
+            size = "x".join(str(n) for n in shape)
+            with runtime_errors("OpenVINO", f"compile {self._files[0].name} for {size}", EngineLoadError, foreign()):
+                model = build(graph, self.net.input_blob, self.net.output_blob, shape)
+                compiled = core().compile_model(model, "CPU", self._config())
+                self.from_cache = bool(compiled.get_property("LOADED_FROM_CACHE"))
+            self._compiled[shape] = compiled
             self._requests[shape] = []
-            self.from_cache = bool(compiled.get_property("LOADED_FROM_CACHE"))
         return compiled
 
     def _shape_for(self, c: int, h: int, w: int) -> tuple[int, int, int]:
@@ -385,13 +403,15 @@ class OpenVinoBackend:
             shape = self._shape_for(c, h, w)
             self._compile(shape)
             idle = self._requests[shape]
-            request = idle.pop() if idle else self._compiled[shape].create_infer_request()
+            with runtime_errors("OpenVINO", "start a request", InferenceError, foreign()):
+                request = idle.pop() if idle else self._compiled[shape].create_infer_request()
             self._running += 1
         if shape != (c, h, w):
             data = np.pad(data, ((0, 0), (0, shape[1] - h), (0, shape[2] - w)), mode="edge")
         try:
-            request.infer({0: np.ascontiguousarray(data[np.newaxis], dtype=np.float32)})
-            out = request.get_output_tensor(0).data[0]
+            with runtime_errors("OpenVINO", "run a tile", InferenceError, foreign()):
+                request.infer({0: np.ascontiguousarray(data[np.newaxis], dtype=np.float32)})
+                out = request.get_output_tensor(0).data[0]
             if shape != (c, h, w):  # cut off what the padding made (the net enlarges its input by ratio)
                 ratio = self.net.scale // self.net.pre_upsample
                 out = out[:, : out.shape[1] - (shape[1] - h) * ratio, : out.shape[2] - (shape[2] - w) * ratio]
@@ -411,9 +431,10 @@ class OpenVinoBackend:
         with self._lock:
             if self._running:
                 return
-            for shape, idle in self._requests.items():
-                idle.clear()
-                self._compiled[shape].release_memory()
+            with runtime_errors("OpenVINO", "release memory", EngineError, foreign()):
+                for shape, idle in self._requests.items():
+                    idle.clear()
+                    self._compiled[shape].release_memory()
 
 
 def _writable(folder: Path) -> bool:
@@ -436,5 +457,6 @@ def core() -> Any:
         if _core is None:
             import openvino as ov
 
-            _core = ov.Core()
+            with runtime_errors("OpenVINO", "start its CPU plugin", EngineLoadError, foreign()):
+                _core = ov.Core()
         return _core
