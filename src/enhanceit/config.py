@@ -162,6 +162,11 @@ class FetchSettings(BaseModel):
         return self._deny_rules
 
 
+#: The names of ``enhanceit.storage.BACKENDS``, spelled here for the settings' schema: config sits below the
+#: storage package and may not import it. A test checks that the two agree.
+StorageName = Literal["local", "s3", "gcs"]
+
+
 class S3Settings(BaseModel):
     endpoint_url: str | None = Field(None, description="S3-compatible endpoint; unset (or empty) = AWS")
     bucket: str = "enhanceit"
@@ -241,7 +246,7 @@ class Settings(BaseSettings):
     engine: EngineSettings = EngineSettings()
     limits: LimitSettings = LimitSettings()
     fetch: FetchSettings = FetchSettings()
-    storage: Literal["local", "s3", "gcs"] = Field("local", description="where results go")
+    storage: StorageName = Field("local", description="where results go")
     s3: S3Settings = S3Settings()
     gcs: GcsSettings = GcsSettings()
     retention_seconds: int = Field(86_400, ge=60, description="results are deleted this long after creation")

@@ -35,6 +35,7 @@ that calls the foreign library, so nothing above that module ever sees them.
     ├── UpstreamError                  502  the image server answered badly
     │   └── ResolverUnavailable        502  DNS said "try again" (retryable)
     ├── StorageUnavailable             503  the object store failed (retryable)
+    │   └── StorageMisconfigured       500  no bucket, credentials refused, folder unusable: not retried
     └── UpstreamTimeout                504
 """
 
@@ -279,6 +280,22 @@ class StorageUnavailable(EnhanceItError):
     slug = "storage-unavailable"
     title = "Storage unavailable"
     retryable = True
+
+
+class StorageMisconfigured(StorageUnavailable):
+    """The object store refuses us for good: the bucket does not exist, the credentials are refused or lack a
+    permission, the results folder is not a folder or not ours to write. Waiting cannot fix it, so a job fails
+    at once instead of retrying until its deadline; the detail says what the operator must change.
+
+    A :class:`StorageUnavailable` still (the store cannot be used, whatever the reason), but 500 rather than
+    503: like :class:`ModelIntegrityError` it is the deployment's fault, and a 503 tells clients and proxies
+    that trying again later helps, which it does not until someone acts.
+    """
+
+    status_code = 500
+    slug = "storage-misconfigured"
+    title = "Storage is misconfigured"
+    retryable = False
 
 
 class UpstreamTimeout(EnhanceItError):

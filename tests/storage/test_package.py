@@ -5,12 +5,13 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 import enhanceit.storage
-from enhanceit.config import load_settings
-from enhanceit.storage import GcsStorage, LocalStorage, S3Storage, make_storage
+from enhanceit.config import StorageName, load_settings
+from enhanceit.storage import BACKENDS, GcsStorage, LocalStorage, S3Storage, make_storage
 from enhanceit.storage.base import content_disposition, retention_days, url_seconds, validate_key
 from enhanceit.storage.boundary import describe
 
@@ -19,6 +20,7 @@ NOW = datetime(2030, 1, 1, tzinfo=UTC)
 
 def test_the_public_surface_is_explicit() -> None:
     assert sorted(enhanceit.storage.__all__) == [
+        "BACKENDS",
         "GcsStorage",
         "LocalStorage",
         "MemoryStorage",
@@ -29,7 +31,7 @@ def test_the_public_surface_is_explicit() -> None:
         "make_storage",
         "validate_key",
     ]
-    for name in enhanceit.storage.__all__:
+    for name in set(enhanceit.storage.__all__) - {"BACKENDS"}:  # a table has no module of its own
         assert getattr(enhanceit.storage, name).__module__.startswith("enhanceit.storage")
 
 
@@ -47,6 +49,15 @@ def test_the_factory_picks_the_configured_backend(tmp_path: Path) -> None:
         "a@b.example",
     )
     assert gcs._client is None  # made on first use: building the storage asks no server
+
+
+def test_the_backends_are_listed_once_under_their_own_names() -> None:
+    assert dict(BACKENDS) == {"local": LocalStorage, "s3": S3Storage, "gcs": GcsStorage}
+    assert all(name == backend.name for name, backend in BACKENDS.items())
+    # The settings' Literal (their schema: config may not import this package) names the same, in order.
+    assert get_args(StorageName) == tuple(BACKENDS)
+    with pytest.raises(ValueError, match="two storage backends are named 'local'"):
+        enhanceit.storage._table(LocalStorage, S3Storage, LocalStorage)
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,10 @@
 
 One :class:`Storage` per backend (``local``, ``s3``, ``gcs`` and the in-memory test double). Everything
 above this package sees only this interface and EnhanceIt's own errors: each backend translates its
-library's exceptions at its boundary (:class:`StorageUnavailable` for a failing backend, :class:`NotFound`
-for a missing object), so a queue worker can retry the first and an API answer 404 for the second.
+library's exceptions at its boundary (:class:`StorageUnavailable` for a failing backend,
+:class:`StorageMisconfigured` for one that refuses us until its settings change, :class:`NotFound` for a
+missing object), so a queue worker can retry the first, fail a job at once for the second, and an API
+answer 404 for the third.
 
 Keys are chosen by the caller, content-addressed (``ab/cdef….png``), and restricted to a small URL-safe
 alphabet (:func:`validate_key`): a key is then the same string in a file path, an object name and a URL,
@@ -18,10 +20,13 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, ClassVar
+from typing import TYPE_CHECKING, BinaryIO, ClassVar
 from urllib.parse import quote
 
 from enhanceit.errors import InvalidRequest, NotFound, StorageUnavailable
+
+if TYPE_CHECKING:
+    from enhanceit.config import Settings
 
 #: Longest key accepted; far more than ``ab/<sha256>.webp`` needs, far less than any backend's limit.
 MAX_KEY_LENGTH = 512
@@ -47,12 +52,22 @@ class StoredObject:
 class Storage(ABC):
     """Results storage: publish whole objects, read them back, hand out expiring links, forget them.
 
-    Every method raises :class:`StorageUnavailable` when the backend fails and nothing foreign; methods
-    given a malformed key raise :class:`InvalidRequest`. Implementations are safe to share between threads.
+    Every method raises :class:`StorageUnavailable` when the backend fails (its subclass
+    :class:`StorageMisconfigured` when waiting cannot help) and nothing foreign; methods given a malformed key
+    raise :class:`InvalidRequest`. Implementations are safe to share between threads.
     """
 
-    #: The backend's name as ``ENHANCEIT_STORAGE`` spells it ("memory" for the test double).
+    #: The backend's name as ``ENHANCEIT_STORAGE`` spells it ("memory" for the test double); the storage
+    #: package's ``BACKENDS`` table is keyed by it.
     name: ClassVar[str]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Storage:
+        """The backend configured from ``settings``: what ``make_storage`` calls for the backend named.
+
+        Every backend in ``BACKENDS`` overrides it; the test double is made directly.
+        """
+        raise TypeError(f"the {cls.name} storage is not made from settings")
 
     @abstractmethod
     def put_file(self, key: str, path: Path, content_type: str, expires_at: datetime) -> StoredObject:
@@ -104,7 +119,8 @@ class Storage(ABC):
 
     @abstractmethod
     def check(self) -> None:
-        """Readiness probe: one cheap call proving the backend answers; :class:`StorageUnavailable` if not."""
+        """Readiness probe: one cheap call proving the backend answers; :class:`StorageUnavailable` if not,
+        :class:`StorageMisconfigured` (with what to fix) when it will not answer until its settings change."""
 
     def verify(self, key: str, expires: str, sig: str, now: datetime) -> None:
         """Check a ``/files/{key}?expires=…&sig=…`` link before the API serves it with :meth:`open`.

@@ -5,6 +5,10 @@ those and None for anything else, which then propagates untouched as the bug it 
 that boundary hold for streams too — a read from S3 or GCS can fail long after ``open`` returned — and
 keep secrets and server paths out of the messages: they reach clients (a 503's detail, /readyz), so a
 file-system error says what went wrong ("Read-only file system") but not where; the log keeps where.
+
+Of the library's errors, most say the store is away for now (:class:`StorageUnavailable`: a job waits it out);
+a backend's ``diagnose`` picks out those that waiting cannot fix — no such bucket, credentials refused — and
+says what to change (:class:`StorageMisconfigured`: the job fails at once, /readyz shows the fix).
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO
 
-from enhanceit.errors import EnhanceItError, StorageUnavailable
+from enhanceit.errors import EnhanceItError, StorageMisconfigured, StorageUnavailable
 
 Translate = Callable[[Exception], EnhanceItError | None]
+#: A backend's reading of one of its library's errors: what the operator must change when waiting cannot help
+#: (the bucket does not exist, the credentials are refused), else None. No secret or server path in it.
+Diagnose = Callable[[BaseException], str | None]
 
 #: Upload-session and signed URLs are capabilities: an error message must never carry one.
 _URL_RE = re.compile(r"https?://\S+")
@@ -40,10 +47,25 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
+def storage_error(
+    backend: str, operation: str, exc: BaseException, diagnose: Diagnose | None = None
+) -> StorageUnavailable:
+    """EnhanceIt's error for one of the library's: :class:`StorageMisconfigured` with the fix ``diagnose``
+    names, else :class:`StorageUnavailable`."""
+    fix = diagnose(exc) if diagnose is not None else None
+    if fix is None:
+        return StorageUnavailable(f"{backend} {operation}: {describe(exc)}")
+    logger.warning("%s %s: %s (%s)", backend, operation, fix, describe(exc))
+    return StorageMisconfigured(f"{backend}: {fix}")
+
+
 @contextmanager
-def foreign_errors(backend: str, operation: str, foreign: tuple[type[BaseException], ...]) -> Iterator[None]:
-    """The boundary itself: the library's errors (``foreign``) become :class:`StorageUnavailable`,
-    EnhanceIt's own pass through, anything else propagates as the bug it is."""
+def foreign_errors(
+    backend: str, operation: str, foreign: tuple[type[BaseException], ...], diagnose: Diagnose | None = None
+) -> Iterator[None]:
+    """The boundary itself: the library's errors (``foreign``) become :class:`StorageUnavailable`, or
+    :class:`StorageMisconfigured` where ``diagnose`` says so; EnhanceIt's own pass through, anything else
+    propagates as the bug it is."""
     try:
         yield
     except EnhanceItError:
@@ -51,7 +73,7 @@ def foreign_errors(backend: str, operation: str, foreign: tuple[type[BaseExcepti
     except foreign as exc:
         if isinstance(exc, OSError) and exc.filename:  # where it happened: for the operator, not the client
             logger.warning("%s %s failed: %s: %s", backend, operation, exc.strerror, exc.filename)
-        raise StorageUnavailable(f"{backend} {operation}: {describe(exc)}") from exc
+        raise storage_error(backend, operation, exc, diagnose) from exc
 
 
 class _TranslatingRaw(io.RawIOBase):

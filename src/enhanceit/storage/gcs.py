@@ -15,6 +15,10 @@ account key file) sign locally. Credentials without one — Cloud Run's and GCE'
 credentials — cannot: then the library asks IAM's ``signBlob`` to sign as ``ENHANCEIT_GCS_SIGNER_EMAIL``
 (default: the credentials' own service account), authenticated by the credentials' access token, which is
 refreshed first. That account needs ``roles/iam.serviceAccountTokenCreator`` on itself.
+
+A bucket that does not exist and credentials refused (401) or denied access (403) are
+:class:`StorageMisconfigured` (fix the settings, nothing to wait out); every other failure is
+:class:`StorageUnavailable`.
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
-from enhanceit.config import GcsSettings
-from enhanceit.errors import EnhanceItError, NotFound, StorageUnavailable
+from enhanceit.config import GcsSettings, Settings
+from enhanceit.errors import EnhanceItError, NotFound, StorageMisconfigured
 from enhanceit.storage.base import (
     Storage,
     StoredObject,
@@ -39,7 +43,7 @@ from enhanceit.storage.base import (
     validate_content_type,
     validate_key,
 )
-from enhanceit.storage.boundary import describe, foreign_errors, translating_reader
+from enhanceit.storage.boundary import foreign_errors, storage_error, translating_reader
 
 INSTALL_HINT = "the gcs storage needs google-cloud-storage: pip install 'enhanceit[gcs]'"
 META_EXPIRES = "expires-at"
@@ -93,12 +97,17 @@ class GcsStorage(Storage):
             self._gcs.retry.DEFAULT_RETRY.with_timeout(retry_seconds) if retry_seconds > 0 else None
         )
         self._not_found: type[Exception] = api_exceptions.NotFound
+        self._refused: tuple[type[Exception], ...] = (api_exceptions.Unauthorized, api_exceptions.Forbidden)
         self._foreign: tuple[type[BaseException], ...] = (
             api_exceptions.GoogleAPIError,
             google.auth.exceptions.GoogleAuthError,
             OSError,  # requests' and urllib3's connection errors are OSErrors too
             *_media_errors(),
         )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GcsStorage:
+        return cls(settings.gcs, settings.retention_seconds)
 
     # -- the client, made on first use ---------------------------------------------------------------------
 
@@ -127,7 +136,12 @@ class GcsStorage(Storage):
             blob.metadata = {META_EXPIRES: expires.isoformat()}
             size = os.stat(path).st_size
             with self._open_source(path) as source:
-                blob.upload_from_file(source, size=size, content_type=content_type, retry=self._retry, timeout=_TIMEOUT)
+                try:
+                    blob.upload_from_file(
+                        source, size=size, content_type=content_type, retry=self._retry, timeout=_TIMEOUT
+                    )
+                except self._not_found as exc:  # an upload makes the object: only the bucket can be missing
+                    raise StorageMisconfigured(f"{self.name}: {self._no_bucket()}") from exc
         return StoredObject(key, size, content_type, expires)
 
     def head(self, key: str) -> StoredObject | None:
@@ -191,7 +205,7 @@ class GcsStorage(Storage):
         with self._boundary("check"):
             found = self.client.lookup_bucket(self.bucket_name, retry=None, timeout=_CHECK_TIMEOUT)
         if found is None:
-            raise StorageUnavailable(f"bucket {self.bucket_name} does not exist; run storage init")
+            raise StorageMisconfigured(f"{self.name}: {self._no_bucket()}")
 
     # -- helpers -------------------------------------------------------------------------------------------
 
@@ -209,7 +223,7 @@ class GcsStorage(Storage):
             credentials.refresh(google.auth.transport.requests.Request())
         email = self.signer_email or getattr(credentials, "service_account_email", None)
         if not email or not credentials.token:
-            raise StorageUnavailable("cannot sign links: set ENHANCEIT_GCS_SIGNER_EMAIL or use a service account")
+            raise StorageMisconfigured("cannot sign links: set ENHANCEIT_GCS_SIGNER_EMAIL or use a service account")
         return {"credentials": credentials, "service_account_email": email, "access_token": credentials.token}
 
     def _expiry(self, blob: Any) -> datetime:
@@ -222,16 +236,31 @@ class GcsStorage(Storage):
         # Not written by EnhanceIt: it lives as long as the lifecycle rule lets it.
         return utc(blob.time_created) + timedelta(days=retention_days(self.retention_seconds))
 
+    def _no_bucket(self) -> str:
+        return f"bucket {self.bucket_name} does not exist; run `enhanceit storage init`"
+
+    def _diagnose(self, exc: BaseException) -> str | None:
+        """What to fix when GCS refuses us for good (see :data:`enhanceit.storage.boundary.Diagnose`). A 404
+        is not judged here: only where the call shows the bucket is what is missing (``put``, ``check``)."""
+        if isinstance(exc, self._refused):
+            code = getattr(exc, "code", None)
+            return (
+                f"access to bucket {self.bucket_name} was refused (HTTP {code}); check the credentials and that "
+                "they may read, create and delete objects in it (roles/storage.objectAdmin)"
+            )
+        return None
+
     def _translate(self, exc: Exception) -> EnhanceItError | None:
         if isinstance(exc, self._not_found):
             return NotFound("no such result")  # deleted while being read
         if isinstance(exc, self._foreign):
-            return StorageUnavailable(f"gcs: {describe(exc)}")
+            return storage_error(self.name, "read", exc, self._diagnose)
         return None
 
     def _boundary(self, operation: str) -> AbstractContextManager[None]:
-        """Turn google-api-core, google-auth, transport and OS errors into :class:`StorageUnavailable`."""
-        return foreign_errors("gcs", operation, self._foreign)
+        """Turn google-api-core, google-auth, transport and OS errors into :class:`StorageUnavailable` or,
+        where waiting cannot help, :class:`StorageMisconfigured`."""
+        return foreign_errors(self.name, operation, self._foreign, self._diagnose)
 
 
 def _condition(days: int, prefixes: list[str]) -> dict[str, Any]:

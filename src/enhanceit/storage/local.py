@@ -11,6 +11,10 @@ identical bytes and the new expiry.
 
 :meth:`LocalStorage.sweep` deletes expired objects and stale temporary files. A re-put racing with the
 sweep of the same, already expired key can lose the fresh copy; callers treat a missing result as expired.
+
+A results folder that is a file, or one this process may not write in (its owner or mode), is
+:class:`StorageMisconfigured`: no wait mends it. A read-only file system is :class:`StorageUnavailable`, like
+any other failure: a disk remounted read-only after an error comes back writable, and jobs wait for it.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from pathlib import Path
 from typing import BinaryIO, ClassVar
 
 from enhanceit.config import Settings
-from enhanceit.errors import EnhanceItError, NotFound, StorageUnavailable
+from enhanceit.errors import EnhanceItError, NotFound, StorageMisconfigured, StorageUnavailable
 from enhanceit.storage.base import (
     RESERVED_SUFFIX,
     Storage,
@@ -46,6 +50,9 @@ _TMP_SUFFIX = ".tmp"
 #: A temporary file untouched this long belongs to a put that died; the sweep removes it.
 _STALE_TMP_SECONDS = 3600
 _COPY_CHUNK = 1 << 20
+#: What to fix, as clients and /readyz see it: no server path (the log says which folder).
+_NOT_A_FOLDER = "the results folder (results/ in ENHANCEIT_DATA_DIR) is not a folder; move what is there"
+_NOT_WRITABLE = "this process may not write in the results folder; fix its owner or mode"
 
 
 class LocalStorage(Storage):
@@ -172,17 +179,33 @@ class LocalStorage(Storage):
         with self._boundary("check"):
             # The detail reaches /readyz: say what is wrong, and log where (no server path in a response).
             if not self.root.is_dir():
+                if _blocked_by_a_file(self.root):
+                    logger.warning("the results folder %s is not a folder", self.root)
+                    raise StorageMisconfigured(f"{self.name}: {_NOT_A_FOLDER}")
                 logger.warning("the results folder %s is missing", self.root)
                 raise StorageUnavailable("the results folder is missing; run storage init")
-            if not os.access(self.root, os.W_OK | os.X_OK) or _read_only_mount(self.root):
-                logger.warning("the results folder %s is not writable", self.root)
-                raise StorageUnavailable("the results folder is not writable")
+            if _read_only_mount(self.root):
+                logger.warning("the results folder %s is on a read-only file system", self.root)
+                raise StorageUnavailable("the results folder is not writable (a read-only file system)")
+            if not os.access(self.root, os.W_OK | os.X_OK):
+                logger.warning("the results folder %s is not writable by this process", self.root)
+                raise StorageMisconfigured(f"{self.name}: {_NOT_WRITABLE}")
 
     # -- helpers -------------------------------------------------------------------------------------------
 
     def _boundary(self, operation: str) -> AbstractContextManager[None]:
-        """Turn file-system errors into :class:`StorageUnavailable` (EnhanceIt's own pass through)."""
-        return foreign_errors("local", operation, (OSError,))
+        """Turn file-system errors into :class:`StorageUnavailable`, or :class:`StorageMisconfigured` where the
+        results folder itself is the trouble (EnhanceIt's own pass through)."""
+        return foreign_errors(self.name, operation, (OSError,), self._diagnose)
+
+    def _diagnose(self, exc: BaseException) -> str | None:
+        """What to fix when no wait mends it (see :data:`enhanceit.storage.boundary.Diagnose`). A read-only
+        mount raises EROFS, not a PermissionError: an outage, left to the retries."""
+        if isinstance(exc, PermissionError):
+            return _NOT_WRITABLE
+        if isinstance(exc, OSError) and _blocked_by_a_file(self.root):
+            return _NOT_A_FOLDER
+        return None
 
     @staticmethod
     def _write_temporary(target: Path, source: BinaryIO) -> str:
@@ -198,6 +221,15 @@ class LocalStorage(Storage):
                 os.unlink(tmp)
             raise
         return tmp
+
+
+def _blocked_by_a_file(path: Path) -> bool:
+    """Whether ``path``, or else the nearest of its parents that exists, is something other than a folder:
+    then no folder can be made there, however long one waits."""
+    for place in (path, *path.parents):
+        if place.exists():
+            return not place.is_dir()
+    return False
 
 
 def _read_only_mount(path: Path) -> bool:

@@ -12,6 +12,10 @@ lifecycle rule also aborts any left behind after a day). Expiry is stored in the
 (``x-amz-meta-expires-at``) and ``Expires`` header; the bucket's lifecycle rule does the deleting, so
 :meth:`S3Storage.sweep` has nothing to do. With AWS, grant ``s3:ListBucket`` too: without it S3 answers 403
 instead of 404 for a missing key.
+
+A bucket that does not exist, credentials the server refuses and access it denies are
+:class:`StorageMisconfigured` (fix the settings, nothing to wait out); every other failure is
+:class:`StorageUnavailable`.
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
-from enhanceit.config import S3Settings
-from enhanceit.errors import EnhanceItError, NotFound, StorageUnavailable
+from enhanceit.config import S3Settings, Settings
+from enhanceit.errors import EnhanceItError, NotFound, StorageMisconfigured
 from enhanceit.storage.base import (
     Storage,
     StoredObject,
@@ -35,11 +39,15 @@ from enhanceit.storage.base import (
     validate_content_type,
     validate_key,
 )
-from enhanceit.storage.boundary import describe, foreign_errors, translating_reader
+from enhanceit.storage.boundary import foreign_errors, storage_error, translating_reader
 
 INSTALL_HINT = "the s3 storage needs boto3: pip install 'enhanceit[s3]'"
 META_EXPIRES = "expires-at"
 _MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+#: Refusals that waiting cannot end. A HEAD answer has no body, so its code is the bare status: "403" there
+#: is a refusal too (credentials, permissions, or a clock far off).
+_REFUSED_CREDENTIALS = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch"})
+_DENIED = frozenset({"AccessDenied", "AllAccessDisabled", "403"})
 _MIB = 1 << 20
 
 
@@ -103,6 +111,10 @@ class S3Storage(Storage):
             multipart_chunksize=max(5 * _MIB, multipart_threshold),
             max_concurrency=4,
         )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> S3Storage:
+        return cls(settings.s3, settings.retention_seconds)
 
     def _name(self, key: str) -> str:
         return self.prefix + validate_key(key)
@@ -188,8 +200,8 @@ class S3Storage(Storage):
             try:
                 self.client.head_bucket(Bucket=self.bucket)
             except self._client_error as exc:
-                if self._missing(exc):
-                    raise StorageUnavailable(f"bucket {self.bucket} does not exist; run storage init") from exc
+                if self._missing(exc):  # HEAD on the bucket: only the bucket can be missing
+                    raise StorageMisconfigured(f"{self.name}: {self._no_bucket()}") from exc
                 raise
 
     # -- helpers -------------------------------------------------------------------------------------------
@@ -226,17 +238,37 @@ class S3Storage(Storage):
     def _missing(self, exc: Exception) -> bool:
         return _code(exc) in _MISSING_CODES
 
+    def _no_bucket(self) -> str:
+        return f"bucket {self.bucket} does not exist; run `enhanceit storage init`"
+
+    def _diagnose(self, exc: BaseException) -> str | None:
+        """What to fix when S3 refuses us for good (see :data:`enhanceit.storage.boundary.Diagnose`)."""
+        code = _code(exc)
+        if code == "NoSuchBucket":
+            return self._no_bucket()
+        if code == "BucketAlreadyExists":  # from init: the name is another account's
+            return f"bucket name {self.bucket} belongs to another account; choose another ENHANCEIT_S3_BUCKET"
+        if code in _REFUSED_CREDENTIALS:
+            return f"the server refused the credentials ({code}); check the access key id and the secret key"
+        if code in _DENIED:
+            return (
+                f"access to bucket {self.bucket} was denied ({code}); check that the credentials may list it "
+                "and get, put and delete objects in it"
+            )
+        return None
+
     def _translate(self, exc: Exception) -> EnhanceItError | None:
         if isinstance(exc, self._foreign):
-            return StorageUnavailable(f"s3: {describe(exc)}")
+            return storage_error(self.name, "read", exc, self._diagnose)
         return None
 
     def _boundary(self, operation: str) -> AbstractContextManager[None]:
-        """Turn boto3, botocore and OS errors into :class:`StorageUnavailable`."""
-        return foreign_errors("s3", operation, self._foreign)
+        """Turn boto3, botocore and OS errors into :class:`StorageUnavailable` or, where waiting cannot help,
+        :class:`StorageMisconfigured`."""
+        return foreign_errors(self.name, operation, self._foreign, self._diagnose)
 
 
-def _code(exc: Exception) -> str:
+def _code(exc: BaseException) -> str:
     response = getattr(exc, "response", None)
     if not isinstance(response, dict):
         return ""

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from enhanceit.api.deps import ServicesDep
-from enhanceit.errors import EnhanceItError
+from enhanceit.errors import EnhanceItError, public_detail
 
 router = APIRouter()
 
@@ -25,10 +25,15 @@ async def healthz() -> dict[str, str]:
     "/readyz",
     tags=["system"],
     summary="Readiness: models loaded and storage answering (warnings: risks such as Redis without persistence)",
+    description="Each failed check's `problems` entry is its problem type: `storage-misconfigured` needs an "
+    "operator (its check says what to change), `storage-unavailable` is waited out.",
     responses={503: {"description": "not ready", "content": {"application/problem+json": {}}}},
 )
 async def readyz(services: ServicesDep) -> JSONResponse:
     checks: dict[str, str] = {}
+    # The problem type of each check that failed with one of ours, so that a store refusing us until someone
+    # changes its settings (storage-misconfigured) is told from one that is away for now (storage-unavailable).
+    problems: dict[str, str] = {}
     checks["models"] = "ok" if services.models_ready.is_set() else (services.model_error or "loading")
 
     def probe(name: str, fn: Any) -> None:
@@ -36,7 +41,8 @@ async def readyz(services: ServicesDep) -> JSONResponse:
             fn()
             checks[name] = "ok"
         except EnhanceItError as e:
-            checks[name] = e.detail
+            checks[name] = public_detail(e.detail)
+            problems[name] = e.slug
         except Exception as e:  # a backend failing in an unforeseen way is still "not ready"
             checks[name] = type(e).__name__
 
@@ -49,7 +55,7 @@ async def readyz(services: ServicesDep) -> JSONResponse:
         with contextlib.suppress(EnhanceItError):  # a store failing now is already a failed check
             warnings = await asyncio.to_thread(services.store.warnings)
     return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks, "warnings": warnings},
+        {"status": "ready" if ready else "not ready", "checks": checks, "problems": problems, "warnings": warnings},
         status_code=200 if ready else 503,
     )
 
