@@ -150,6 +150,7 @@ def start(services: Services) -> None:
 
 def stop(services: Services) -> None:
     services.stopping.set()
+    services.waiters.wake_all()
     services.queue.stop()
     services.webhooks.close()
 

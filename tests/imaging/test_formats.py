@@ -29,7 +29,7 @@ def test_the_types_the_schema_is_built_from_name_the_table_rows_in_order() -> No
     assert get_args(InputFormat) == ("png", "webp", "jpeg", "avif", "gif", "tiff", "bmp", "heif")
     assert get_args(OutputFormat) == OUTPUT_FORMATS == ("png", "webp", "jpeg", "avif", "gif")
     schema = EnhanceOptions.model_json_schema()["properties"]["format"]
-    assert [c for c in schema["anyOf"] if "enum" in c][0]["enum"] == list(OUTPUT_FORMATS)
+    assert next(c for c in schema["anyOf"] if "enum" in c)["enum"] == list(OUTPUT_FORMATS)
 
 
 def test_every_row_names_a_reader_and_a_magic() -> None:

@@ -29,7 +29,8 @@ class Server(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         services = getattr(getattr(self.config.app, "state", None), "services", None)
         if services is not None:
-            services.stopping.set()  # wakes requests waiting for jobs: they answer 202 now
+            services.stopping.set()  # requests waiting for jobs answer 202 now
+            services.waiters.wake_all()
         super().handle_exit(sig, frame)
 
 

@@ -12,7 +12,8 @@ from enhanceit.jobs.runner import Observer
 class Waiters(Observer):
     """Wakes requests waiting on a job the moment a runner in this process finishes it.
 
-    Jobs run elsewhere (queue workers) never wake anyone here; waiting requests poll the store too.
+    Jobs run elsewhere (queue workers) never wake anyone here; waiting requests read the store again now
+    and then too (``enhanceit.api.routes.enhance.wait_for``).
     """
 
     def __init__(self) -> None:
@@ -35,6 +36,13 @@ class Waiters(Observer):
 
     def finished(self, job: Job) -> None:
         self.wake(job.id)
+
+    def wake_all(self) -> None:
+        """Wake every waiting request (the server is stopping: each answers 202 with its job's Location)."""
+        with self._lock:
+            waiting = [entry for entries in self._events.values() for entry in entries]
+        for loop, event in waiting:
+            loop.call_soon_threadsafe(event.set)
 
     def wake(self, job_id: str) -> None:
         with self._lock:

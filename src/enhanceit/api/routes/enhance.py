@@ -190,18 +190,30 @@ async def enhance(
     return job_response(services, job, waited=prefer is not None)
 
 
+#: How long a waiting request goes without reading the job again when jobs run in this process: a runner
+#: here wakes it the moment the job ends, so the store is read only in case something else ended it (a
+#: cancel before it ran, the reaper).
+EMBEDDED_REREAD_SECONDS = 1.0
+#: When workers elsewhere run the jobs, nothing wakes a request: it reads the job again (a Redis GET) after
+#: 50 ms, then half as long again each time up to half a second, so that a quick job is answered quickly
+#: and a long one costs two reads a second.
+REMOTE_REREAD_SECONDS = (0.05, 0.5)
+
+
 async def wait_for(services: Services, job: Job, seconds: float) -> Job:
-    """Until the job finishes or ``seconds`` pass: woken at once by a runner in this process, polling the
-    store every 50 ms for jobs run elsewhere (a Redis GET: cheap)."""
+    """Until the job finishes or ``seconds`` pass: woken at once by a runner in this process, reading the
+    store again now and then (see above) for whatever else may end it."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     finished = services.waiters.register(job.id)
+    pause, longest = (EMBEDDED_REREAD_SECONDS, EMBEDDED_REREAD_SECONDS) if services.embedded else REMOTE_REREAD_SECONDS
     try:
         job = await _reread(services, job)  # it may have finished already
         stopping = services.stopping  # set on SIGTERM: answer 202 now rather than hold up the shutdown
         while not job.status.finished and (left := deadline - loop.time()) > 0 and not stopping.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(finished.wait(), timeout=min(0.05, left))
+                await asyncio.wait_for(finished.wait(), timeout=min(pause, left))
+            pause = min(longest, pause * 1.5)
             job = await _reread(services, job)
     finally:
         services.waiters.forget(job.id, finished)

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from enhanceit.api.deps import JobsDep, Owner
+from enhanceit.api.deps import JobsDep, Owner, ServicesDep
 from enhanceit.api.routes.enhance import jsonable
 
 router = APIRouter(tags=["jobs"])
@@ -24,6 +24,8 @@ async def get_job(job_id: str, jobs: JobsDep, owner: Owner) -> JSONResponse:
 
 
 @router.post("/v1/jobs/{job_id}/cancel", summary="Stop a job (a running one stops between tiles)", responses=_NOT_FOUND)
-async def cancel_job(job_id: str, jobs: JobsDep, owner: Owner) -> JSONResponse:
+async def cancel_job(job_id: str, jobs: JobsDep, services: ServicesDep, owner: Owner) -> JSONResponse:
     job = await asyncio.to_thread(jobs.cancel, job_id, owner)
+    if job.status.finished:  # a queued job ends here, with no runner to say so to requests waiting for it
+        services.waiters.wake(job.id)
     return JSONResponse(jsonable(jobs.render(job)), status_code=202 if not job.status.finished else 200)
