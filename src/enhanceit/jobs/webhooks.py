@@ -6,8 +6,10 @@ message), ``webhook-timestamp`` (Unix seconds) and ``webhook-signature: v1,<base
 constant time and rejects old timestamps.
 
 Delivery is a background task: timeouts, connection errors, 429 and 5xx answers are retried with
-exponential backoff; other 4xx answers end the delivery. The webhook URL passes the same SSRF policy as
-image downloads, and the connection goes to the checked address (no redirects are followed).
+exponential backoff; other 4xx answers end the delivery. The webhook is sent through the same outbound client
+as image downloads (:class:`~enhanceit.security.outbound.OutboundClient`): the same SSRF policy, a connection
+to the checked address (no redirects are followed), and the same errors for the same failures. What they
+mean differs: a 502 or 504 a download would answer its user with is here only an attempt to make again.
 
 Delivery is at least once. A job that ends with a webhook URL is recorded with ``webhook_pending`` in the
 same write as its end; ``settled`` clears it once the receiver took the message or refused it for good. A
@@ -30,20 +32,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import httpcore
-
 from enhanceit.config import FetchSettings, Settings
 from enhanceit.errors import EnhanceItError
 from enhanceit.jobs.model import Job
-from enhanceit.security.outbound import (
-    Connector,
-    Deadline,
-    Resolver,
-    checked_addresses,
-    parse_url,
-    pinned_connection,
-    request_url,
-)
+from enhanceit.security.outbound import Connector, Deadline, OutboundClient, Resolver, Timeouts, parse_url
 
 logger = logging.getLogger(__name__)
 
@@ -96,13 +88,11 @@ class WebhookSender:
         settled: Callable[[str], object] | None = None,
     ) -> None:
         self._secret = secret
-        self._settings = settings
         self._render = render
         self.attempts = attempts
         self.first_delay = first_delay
         self.timeout = timeout
-        self._resolver = resolver
-        self._connector = connector
+        self._client = OutboundClient(settings, resolver=resolver, connector=connector)
         #: Called with the job's id once its webhook needs no more rounds (delivered, or refused for good).
         self.settled = settled
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="enhanceit-webhook")
@@ -128,11 +118,13 @@ class WebhookSender:
         delay = self.first_delay
         for attempt in range(1, self.attempts + 1):
             try:
-                status = self._post(url, message_id, body)
-            except EnhanceItError as e:  # refused by the policy, or a transport failure
-                if e.status_code in (400, 403):
+                status = self.post(url, message_id, body)
+            except EnhanceItError as e:
+                if e.status_code in (400, 403):  # the URL is malformed or the policy refuses it: for good
                     logger.warning("webhook refused: %s", e.detail)
                     return False
+                # unreachable, silent, broken, or DNS down: the receiver may be back for the next attempt
+                logger.info("webhook attempt failed: %s", e.detail)
                 status = None
             if status is not None and 200 <= status < 300:
                 return True
@@ -146,29 +138,25 @@ class WebhookSender:
         logger.warning("webhook delivery gave up after %d attempts; it will be sent again", attempt)
         return None
 
-    def _post(self, url: str, message_id: str, body: bytes) -> int | None:
-        deadline = Deadline(self.timeout)
+    def post(self, url: str, message_id: str, body: bytes) -> int:
+        """One POST of the message: the receiver's HTTP status. Raises the outbound client's errors, the same
+        as an image download gets for the same failure (:func:`~enhanceit.security.outbound.map_httpcore_errors`).
+
+        The answer's body is never read: only its status counts, and a receiver cannot make us store any of it.
+        """
         target = parse_url(url)
-        addresses = checked_addresses(target, self._settings, deadline, self._resolver)
         timestamp = int(time.time())
         headers = [
-            (b"Host", target.authority.encode()),
             (b"Content-Type", b"application/json"),
-            (b"User-Agent", self._settings.user_agent.encode("ascii", "replace")),
             (b"webhook-id", message_id.encode()),
             (b"webhook-timestamp", str(timestamp).encode()),
             (b"webhook-signature", sign(self._secret, message_id, timestamp, body).encode()),
         ]
-        timeouts = {"connect": self.timeout, "read": self.timeout, "write": self.timeout, "pool": self.timeout}
-        try:
-            with pinned_connection(target, addresses, deadline, connector=self._connector) as conn:
-                response = conn.request(
-                    "POST", request_url(target), headers=headers, content=body, extensions={"timeout": timeouts}
-                )
-                return int(response.status)
-        except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError) as e:
-            logger.info("webhook attempt failed: %s", type(e).__name__)
-            return None
+        timeouts = Timeouts(connect=self.timeout, read=self.timeout)
+        with self._client.request(
+            "POST", target, Deadline(self.timeout), timeouts, headers=headers, content=body
+        ) as response:
+            return response.status
 
     def close(self, wait: bool = False) -> None:
         self._stopping.set()

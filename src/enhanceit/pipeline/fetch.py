@@ -10,43 +10,37 @@ refused before any), the format is sniffed from the first bytes (never trusted f
 body that is no image we accept is dropped at once, and a total deadline bounds the whole download,
 redirects and slow-dripping servers included.
 
-``httpcore`` is used directly rather than through ``httpx``: it takes a custom network backend, and it
-reads no proxy settings from the environment that could route around the pinned address. Its errors
-are translated into EnhanceIt's here. Only scheme and host are ever logged: paths and queries may carry
-tokens.
+Each hop is one request through :class:`~enhanceit.security.outbound.OutboundClient`, which also turns
+connection, TLS and HTTP failures into EnhanceIt's errors. Only scheme and host are ever logged: paths and
+queries may carry tokens.
 """
 
 from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin
 
-import httpcore
-
 from enhanceit.config import FetchSettings
 from enhanceit.errors import (
-    ForbiddenURL,
     InvalidRequest,
     PayloadTooLarge,
     UnsupportedFormat,
     UpstreamError,
-    UpstreamTimeout,
 )
 from enhanceit.imaging.formats import SNIFF_BYTES, InputFormat, sniff
 from enhanceit.security.outbound import (
     Connector,
     Deadline,
+    OutboundClient,
     Resolver,
+    Response,
     Target,
-    checked_addresses,
+    Timeouts,
     parse_url,
-    pinned_connection,
-    request_url,
 )
 
 logger = logging.getLogger(__name__)
@@ -89,23 +83,18 @@ def fetch_image(
     :class:`PayloadTooLarge` (413), :class:`UnsupportedFormat` (415), :class:`UpstreamError` (502) and
     :class:`UpstreamTimeout` (504).
     """
+    client = OutboundClient(settings, resolver=resolver, connector=connector, ssl_context=ssl_context)
     deadline = Deadline(settings.total_timeout)
+    timeouts = Timeouts.of(settings)
     try:
         target = parse_url(url)
         for hop in range(settings.max_redirects + 1):
             if check is not None:
                 check()
-            addresses = checked_addresses(target, settings, deadline, resolver)
             logger.info("fetching an image from %s", target.origin)
-            with (
-                _upstream_errors(target, settings, deadline),
-                pinned_connection(target, addresses, deadline, connector=connector, ssl_context=ssl_context) as conn,
-                conn.stream(
-                    "GET", request_url(target), headers=_headers(target, settings), extensions=_timeouts(settings)
-                ) as response,
-            ):
+            with client.request("GET", target, deadline, timeouts, headers=_headers()) as response:
                 if response.status not in REDIRECTS:
-                    return _receive(response, target, dest, max_bytes, deadline, check)
+                    return _receive(response, target, dest, max_bytes, check)
                 if hop == settings.max_redirects:
                     raise UpstreamError(f"{target.host} redirected more than {settings.max_redirects} times")
                 target = _redirect(target, response)
@@ -115,9 +104,9 @@ def fetch_image(
         raise
 
 
-def _redirect(target: Target, response: httpcore.Response) -> Target:
+def _redirect(target: Target, response: Response) -> Target:
     """The next hop; a redirect the server got wrong is the server's fault (502), one we refuse is 403."""
-    location = _header(response, b"location")
+    location = response.header("location")
     if not location:
         raise UpstreamError(f"{target.host} sent a redirect without a location")
     try:
@@ -131,23 +120,18 @@ def _redirect(target: Target, response: httpcore.Response) -> Target:
 
 
 def _receive(
-    response: httpcore.Response,
-    target: Target,
-    dest: Path,
-    max_bytes: int,
-    deadline: Deadline,
-    check: Callable[[], None] | None,
+    response: Response, target: Target, dest: Path, max_bytes: int, check: Callable[[], None] | None
 ) -> Fetched:
     if response.status != 200:
         raise UpstreamError(f"{target.host} answered HTTP {response.status}")
-    length = _header(response, b"content-length")
+    length = response.header("content-length")
     if length is not None and length.isdigit() and int(length) > max_bytes:
         raise PayloadTooLarge(f"the image is {int(length):,} bytes; the limit is {max_bytes:,}")
     size = 0
     head = b""
     fmt: InputFormat | None = None
     with dest.open("wb") as out:
-        for chunk in response.iter_stream():
+        for chunk in response.iter_bytes():
             size += len(chunk)
             if size > max_bytes:
                 raise PayloadTooLarge(f"the image is larger than the limit of {max_bytes:,} bytes")
@@ -156,11 +140,9 @@ def _receive(
                 if len(head) == SNIFF_BYTES:
                     fmt = _sniffed(head)
             out.write(chunk)
-            if deadline.expired:
-                raise UpstreamTimeout(f"{target.host} did not deliver the image within {deadline.seconds:g}s")
             if check is not None:
                 check()
-    return Fetched(dest, size, fmt or _sniffed(head), _header(response, b"content-type"), target.url)
+    return Fetched(dest, size, fmt or _sniffed(head), response.header("content-type"), target.url)
 
 
 def _sniffed(head: bytes) -> InputFormat:
@@ -170,60 +152,11 @@ def _sniffed(head: bytes) -> InputFormat:
     return fmt
 
 
-@contextmanager
-def _upstream_errors(target: Target, settings: FetchSettings, deadline: Deadline) -> Iterator[None]:
-    """httpcore's errors, as EnhanceIt's (the only place they are caught)."""
-    host = target.host
-    try:
-        yield
-    except httpcore.TimeoutException as exc:
-        if deadline.expired:
-            message = f"{host} did not deliver the image within {deadline.seconds:g}s"
-        elif isinstance(exc, httpcore.ConnectTimeout):
-            message = f"could not connect to {host} within {settings.connect_timeout:g}s"
-        else:
-            message = f"{host} sent nothing for {settings.read_timeout:g}s"
-        raise UpstreamTimeout(message) from exc
-    except httpcore.ConnectError as exc:
-        cause = exc.__cause__
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            reason = getattr(cause, "verify_message", None) or "verification failed"
-            message = f"the TLS certificate of {host} is not valid ({reason})"
-        elif isinstance(cause, ssl.SSLError):
-            message = f"TLS with {host} failed"
-        else:
-            message = f"could not connect to {host}"
-        raise UpstreamError(message) from exc
-    except (httpcore.NetworkError, httpcore.ProtocolError) as exc:
-        raise UpstreamError(f"{host} broke off the connection or answered with invalid HTTP") from exc
-    except httpcore.UnsupportedProtocol as exc:  # pragma: no cover - parse_url admits http(s) only
-        raise ForbiddenURL("only http and https URLs are allowed") from exc
-
-
-def _headers(target: Target, settings: FetchSettings) -> list[tuple[bytes, bytes]]:
+def _headers() -> list[tuple[bytes, bytes]]:
+    """Besides the client's Host and User-Agent."""
     return [
-        (b"Host", target.authority.encode("ascii")),
-        (b"User-Agent", settings.user_agent.encode("ascii", "replace")),
         (b"Accept", ACCEPT),
         # Compressed bodies would not sniff as images, and the byte limit counts what is transferred.
         (b"Accept-Encoding", b"identity"),
         (b"Connection", b"close"),
     ]
-
-
-def _timeouts(settings: FetchSettings) -> dict[str, dict[str, float]]:
-    return {
-        "timeout": {
-            "connect": settings.connect_timeout,
-            "read": settings.read_timeout,
-            "write": settings.read_timeout,
-            "pool": settings.connect_timeout,
-        }
-    }
-
-
-def _header(response: httpcore.Response, name: bytes) -> str | None:
-    for key, value in response.headers:
-        if key.lower() == name:
-            return value.decode("latin-1").strip()
-    return None

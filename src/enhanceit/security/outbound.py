@@ -12,6 +12,11 @@ One policy, applied the same way on each path:
    (:class:`~enhanceit.security.pinned.PinnedBackend`), TLS verified for the URL's host name, so a second DNS
    answer can never redirect it (DNS rebinding).
 
+:class:`OutboundClient` does steps 3 and 4 and sends one request; its callers (the image download with its
+redirect loop, webhooks) never touch ``httpcore``. Its errors become EnhanceIt's in one place,
+:func:`map_httpcore_errors` (the DNS lookup's in :func:`system_resolver`, where ``getaddrinfo`` is called), so
+a download and a webhook see the same error for the same failure and each decides only what it means to it.
+
 At submit, before any job exists, :func:`check_at_submit` refuses what can be judged without DNS: the lists,
 address literals and names that mean this machine. Names are resolved by whoever connects, at that time.
 """
@@ -23,13 +28,15 @@ import ipaddress
 import socket
 import ssl
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import httpcore
 
 from enhanceit.config import FetchSettings
-from enhanceit.errors import ResolverUnavailable, UpstreamError, UpstreamTimeout
+from enhanceit.errors import ForbiddenURL, ResolverUnavailable, UpstreamError, UpstreamTimeout
 from enhanceit.hostnames import IPAddress
 from enhanceit.security.pinned import Connector, Deadline, PinnedBackend, tcp_connector
 from enhanceit.security.urlpolicy import (
@@ -43,12 +50,16 @@ from enhanceit.security.urlpolicy import (
 __all__ = [
     "Connector",
     "Deadline",
+    "OutboundClient",
     "Resolver",
+    "Response",
     "Target",
+    "Timeouts",
     "check_at_submit",
     "check_before_lookup",
     "checked_addresses",
     "default_ssl_context",
+    "map_httpcore_errors",
     "parse_url",
     "pinned_connection",
     "request_url",
@@ -157,6 +168,153 @@ def request_url(target: Target) -> httpcore.URL:
         port=target.port,
         target=target.target.encode("ascii"),
     )
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """The longest single waits of one request; each is also cut short by the request's :class:`Deadline`."""
+
+    #: The TCP connection, and the TLS handshake after it.
+    connect: float
+    #: Each read and each write: a server silent this long has stopped.
+    read: float
+
+    @classmethod
+    def of(cls, settings: FetchSettings) -> Timeouts:
+        return cls(settings.connect_timeout, settings.read_timeout)
+
+    def extensions(self) -> dict[str, dict[str, float]]:
+        """As httpcore takes them (its pool wait is a connect: a single connection never waits for one)."""
+        return {"timeout": {"connect": self.connect, "read": self.read, "write": self.read, "pool": self.connect}}
+
+
+class Response:
+    """An answer's status and headers, its body read as it arrives; no read outlives the total deadline."""
+
+    def __init__(self, raw: httpcore.Response, host: str, deadline: Deadline) -> None:
+        self._raw = raw
+        self._host = host
+        self._deadline = deadline
+        self.status = raw.status
+
+    def header(self, name: str) -> str | None:
+        """The first value of the header ``name`` (any case), trimmed."""
+        wanted = name.lower().encode("ascii")
+        for key, value in self._raw.headers:
+            if key.lower() == wanted:
+                return value.decode("latin-1").strip()
+        return None
+
+    def iter_bytes(self) -> Iterator[bytes]:
+        """The body in the chunks it arrives in. A chunk that arrives after the deadline is not handed on: each
+        socket wait is capped by the deadline, but a server that always sends something just in time is not."""
+        for chunk in self._raw.iter_stream():
+            if self._deadline.expired:
+                raise UpstreamTimeout(_past_deadline(self._host, self._deadline))
+            yield chunk
+
+
+class OutboundClient:
+    """Sends one request to a :class:`Target` the way every outbound request must go (see the module's steps).
+
+    Redirects are not followed: a caller that follows them checks each hop by sending it as a new request. The
+    ``Host`` and ``User-Agent`` headers come from here; ``resolver``, ``connector`` and ``ssl_context`` replace
+    DNS, the TCP connection and the trusted certificates (tests).
+    """
+
+    def __init__(
+        self,
+        settings: FetchSettings,
+        *,
+        resolver: Resolver | None = None,
+        connector: Connector | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.settings = settings
+        self._resolver = resolver
+        self._connector = connector
+        self._ssl_context = ssl_context
+
+    @contextmanager
+    def request(
+        self,
+        method: str,
+        target: Target,
+        deadline: Deadline,
+        timeouts: Timeouts,
+        *,
+        headers: Sequence[tuple[bytes, bytes]] = (),
+        content: bytes | None = None,
+    ) -> Iterator[Response]:
+        """The answer to one request, open until the block ends (then the connection is closed, read or not).
+
+        Raises :class:`ForbiddenURL` (403) for an address the policy refuses, and what
+        :func:`map_httpcore_errors` maps failures to, also for those that happen while the block reads the body.
+        """
+        addresses = checked_addresses(target, self.settings, deadline, self._resolver)
+        sent = [
+            (b"Host", target.authority.encode("ascii")),
+            (b"User-Agent", self.settings.user_agent.encode("ascii", "replace")),
+            *headers,
+        ]
+        with (
+            map_httpcore_errors(target.host, deadline, timeouts),
+            pinned_connection(
+                target, addresses, deadline, connector=self._connector, ssl_context=self._ssl_context
+            ) as conn,
+            conn.stream(
+                method, request_url(target), headers=sent, content=content, extensions=timeouts.extensions()
+            ) as raw,
+        ):
+            yield Response(raw, target.host, deadline)
+
+
+@contextmanager
+def map_httpcore_errors(host: str, deadline: Deadline, timeouts: Timeouts) -> Iterator[None]:
+    """httpcore's errors (and the socket and TLS errors the pinned backend wraps in them) as EnhanceIt's.
+
+    ``host`` is the only part of the URL a message names: paths and queries may carry tokens.
+
+    httpcore's error (its cause)              EnhanceIt's            when
+    any timeout, once the deadline passed     UpstreamTimeout (504)  the total deadline ran out
+    ConnectTimeout                            UpstreamTimeout (504)  no connection or TLS handshake in time
+    ReadTimeout, WriteTimeout                 UpstreamTimeout (504)  the server went silent
+    ConnectError (SSLCertVerificationError)   UpstreamError (502)    the certificate is not valid for the host
+    ConnectError (another ssl.SSLError)       UpstreamError (502)    no TLS there, or none we accept
+    ConnectError                              UpstreamError (502)    refused, unreachable
+    NetworkError, ProtocolError               UpstreamError (502)    cut off, or not HTTP
+    UnsupportedProtocol                       ForbiddenURL (403)     not http(s) (parse_url lets none through)
+    """
+    try:
+        yield
+    except httpcore.TimeoutException as exc:
+        if deadline.expired:
+            message = _past_deadline(host, deadline)
+        elif isinstance(exc, httpcore.ConnectTimeout):
+            message = f"could not connect to {host} within {timeouts.connect:g}s"
+        elif isinstance(exc, httpcore.WriteTimeout):
+            message = f"{host} took nothing of the request for {timeouts.read:g}s"
+        else:
+            message = f"{host} sent nothing for {timeouts.read:g}s"
+        raise UpstreamTimeout(message) from exc
+    except httpcore.ConnectError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            reason = getattr(cause, "verify_message", None) or "verification failed"
+            message = f"the TLS certificate of {host} is not valid ({reason})"
+        elif isinstance(cause, ssl.SSLError):
+            message = f"TLS with {host} failed"
+        else:
+            message = f"could not connect to {host}"
+        raise UpstreamError(message) from exc
+    except (httpcore.NetworkError, httpcore.ProtocolError) as exc:
+        raise UpstreamError(f"{host} broke off the connection or answered with invalid HTTP") from exc
+    except httpcore.UnsupportedProtocol as exc:
+        raise ForbiddenURL("only http and https URLs are allowed") from exc
+
+
+def _past_deadline(host: str, deadline: Deadline) -> str:
+    return f"{host} did not finish answering within {deadline.seconds:g}s"
 
 
 @functools.cache
