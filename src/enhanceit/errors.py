@@ -43,6 +43,8 @@ from __future__ import annotations
 
 import errno
 import re
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 #: Where the problem types are documented; a problem's ``type`` is this plus its slug.
 PROBLEM_TYPES = "https://enhanceit.dev/problems/"
@@ -57,6 +59,14 @@ def public_detail(detail: str) -> str:
     """``detail`` as a client may see it: every server path replaced by ``<file>``. Applied where errors leave
     the process (problem+json answers, job records and webhooks), whatever library wrote the text."""
     return _PATH.sub("<file>", detail)
+
+
+def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """(field, complaint) for each of a pydantic ``ValidationError``'s ``errors()``, the field as a dotted
+    path without the part of the request it came in (body, query, header): how the API's 400 lists them and
+    the CLI's usage line names the first."""
+    skip = ("body", "query", "header")
+    return [(".".join(str(x) for x in e.get("loc", ()) if x not in skip), str(e.get("msg", "invalid"))) for e in errors]
 
 
 def problem_type(slug: str) -> str:

@@ -6,12 +6,23 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from enhanceit.errors import InvalidRequest
 from enhanceit.imaging.formats import OutputFormat
 
 DEFAULT_MODEL = "waifu2x-cunet"
 
+#: The noise reduction levels: -1 is none, 3 the strongest (waifu2x's four levels; other models have fewer).
+MIN_NOISE, MAX_NOISE = -1, 3
 #: A noise reduction level: "auto" (from the input, see :mod:`enhanceit.models.autonoise`), -1 (none) or 0-3.
-Noise = Annotated[int, Field(ge=-1, le=3)] | Literal["auto"]
+Noise = Annotated[int, Field(ge=MIN_NOISE, le=MAX_NOISE)] | Literal["auto"]
+
+
+def check_noise_level(noise: int) -> None:
+    """400 for a level outside -1 to 3 (whatever the model: which levels it has is checked with it)."""
+    if not MIN_NOISE <= noise <= MAX_NOISE:
+        raise InvalidRequest(f"noise must be between {MIN_NOISE} (none) and {MAX_NOISE}")
+
+
 #: How an input's alpha channel is enlarged: resized with Lanczos, or run through the network as a grey image.
 AlphaMode = Literal["lanczos", "network"]
 #: Which of the input's metadata a result keeps: the camera's EXIF without GPS, all of it, or only the ICC profile.

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from enhanceit import logs
 from enhanceit.api.serving import MAX_RETRY_AFTER
-from enhanceit.errors import EnhanceItError, problem_type, public_detail
+from enhanceit.errors import EnhanceItError, field_errors, problem_type, public_detail
 
 logger = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -61,9 +61,6 @@ def install(app: FastAPI) -> None:
 
 def invalid(errors: Any) -> JSONResponse:
     """400 for parameters that do not validate, each field's complaint listed."""
-    details = []
-    for e in errors:
-        where = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", "query", "header"))
-        details.append({"field": where, "message": e.get("msg", "invalid")})
+    details = [{"field": where, "message": message} for where, message in field_errors(errors)]
     text = "; ".join(f"{d['field']}: {d['message']}" if d["field"] else d["message"] for d in details)
     return problem(400, "Invalid request", text or "invalid request", "invalid-request", errors=details)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from enhanceit.errors import OutputError
+from enhanceit.errors import OutputError, field_errors
 
 if TYPE_CHECKING:
     from enhanceit.config import Settings
@@ -34,9 +34,8 @@ def settings() -> Settings:
     try:
         return load_settings()
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise UsageError(f"invalid configuration: {where}: {first['msg']}") from None
+        where, message = field_errors(e.errors())[0]
+        raise UsageError(f"invalid configuration: {where}: {message}") from None
     except FileNotFoundError as e:
         raise UsageError(str(e)) from None
 

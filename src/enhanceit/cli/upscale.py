@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from enhanceit.cli.common import EXIT_FAILED, EXIT_OK, UsageError, check_writable_dir, settings
-from enhanceit.errors import EnhanceItError, InvalidRequest
+from enhanceit.errors import EnhanceItError, InvalidRequest, field_errors
 from enhanceit.imaging.formats import (
     DEFAULT_OUTPUT,
     FORMATS,
@@ -37,11 +37,13 @@ class FileTask:
 
 def _noise(text: str) -> int | str:
     """``--noise``: ``auto`` or a level from -1 to 3."""
+    from enhanceit.options import MAX_NOISE, MIN_NOISE
+
     if text == "auto":
         return text
-    if text.lstrip("-").isdigit() and -1 <= int(text) <= 3:
+    if text.lstrip("-").isdigit() and MIN_NOISE <= int(text) <= MAX_NOISE:
         return int(text)
-    raise argparse.ArgumentTypeError(f"invalid level '{text}': auto, or -1 (none) to 3")
+    raise argparse.ArgumentTypeError(f"invalid level '{text}': auto, or {MIN_NOISE} (none) to {MAX_NOISE}")
 
 
 def add_parser(sub: Any) -> None:
@@ -233,9 +235,8 @@ def _options(args: argparse.Namespace, fmt: OutputFormat | None) -> EnhanceOptio
             alpha=args.alpha,
         )
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise UsageError(f"--{where}: {first['msg']}" if where else first["msg"]) from None
+        where, message = field_errors(e.errors())[0]
+        raise UsageError(f"--{where}: {message}" if where else message) from None
 
 
 def run(args: argparse.Namespace) -> int:

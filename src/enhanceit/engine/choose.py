@@ -21,7 +21,7 @@ from enhanceit.models.autonoise import nearest_level, wanted_level
 from enhanceit.models.catalog import describe, describe_alias
 from enhanceit.models.registry import Registry
 from enhanceit.models.spec import ModelSpec
-from enhanceit.options import Noise
+from enhanceit.options import Noise, check_noise_level
 
 if TYPE_CHECKING:
     from enhanceit.engine.runtime import Engine
@@ -69,8 +69,8 @@ def choose(
     if alias is None:
         spec = registry.get(model)
         return spec, _plan(spec, noise, coding, src_w, src_h, dst_w, dst_h)
-    if noise != "auto" and (noise < -1 or noise > 3):
-        raise InvalidRequest("noise must be between -1 (none) and 3")
+    if noise != "auto":
+        check_noise_level(noise)
     ratio = max(dst_w / src_w, dst_h / src_h)
     # Whether some candidate would reduce this input's noise: then one that cannot is only a fallback.
     wants = noise == "auto" and any(_wanted(registry.find(i), coding) >= 0 for i in alias.candidates(ratio))

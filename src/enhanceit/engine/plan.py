@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from enhanceit.errors import InvalidRequest, UnsupportedOperation
 from enhanceit.models.spec import ModelSpec, Net
+from enhanceit.options import check_noise_level
 
 MAX_PASSES = 4
 
@@ -65,8 +66,7 @@ def target_size(
 
 
 def check_noise(spec: ModelSpec, noise: int) -> None:
-    if noise < -1 or noise > 3:
-        raise InvalidRequest("noise must be between -1 (none) and 3")
+    check_noise_level(noise)
     if noise >= 0 and noise not in spec.noise_levels:
         levels = ", ".join(str(n) for n in spec.noise_levels if n >= 0) or "none"
         raise UnsupportedOperation(f"{spec.id} has no noise level {noise} (it has: {levels})")
