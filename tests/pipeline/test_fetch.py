@@ -300,6 +300,8 @@ def test_fetches_a_png_through_a_pinned_public_address(
     assert headers["Host"] == f"images.example:{upstream.port}"
     assert headers["User-Agent"] == FetchSettings().user_agent
     assert headers["Accept-Encoding"] == "identity"
+    # every format the table reads, those written first: a HEIC-only server may send what it has
+    assert headers["Accept"].startswith("image/png,image/webp,") and "image/heif;q=0.9" in headers["Accept"]
     assert "Authorization" not in headers
 
 

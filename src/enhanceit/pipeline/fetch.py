@@ -31,7 +31,7 @@ from enhanceit.errors import (
     UnsupportedFormat,
     UpstreamError,
 )
-from enhanceit.imaging.formats import SNIFF_BYTES, InputFormat, sniff
+from enhanceit.imaging.formats import SNIFF_BYTES, InputFormat, accept_header, sniff
 from enhanceit.security.outbound import (
     Connector,
     Deadline,
@@ -46,7 +46,8 @@ from enhanceit.security.outbound import (
 logger = logging.getLogger(__name__)
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
-ACCEPT = b"image/png,image/jpeg,image/webp,image/avif,image/gif,image/*;q=0.8"
+#: Every format read, those written first (see :func:`enhanceit.imaging.formats.accept_header`).
+ACCEPT = accept_header()
 
 
 @dataclass(frozen=True)
