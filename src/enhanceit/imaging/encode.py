@@ -18,13 +18,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from enhanceit.errors import InsufficientStorage, OutputError, disk_full
 from enhanceit.imaging.decode import Decoded
 from enhanceit.imaging.formats import FORMATS, OutputFormat
 from enhanceit.imaging.metadata import Mode, result_exif, result_xmp
 from enhanceit.imaging.raster import Raster
 from enhanceit.imaging.stream import StreamedRaster
-from enhanceit.imaging.vips import pyvips
+from enhanceit.imaging.vips import pyvips, writing
 
 
 @dataclass(frozen=True)
@@ -153,9 +152,8 @@ def composed(
             streams.append(StreamedRaster(decoded.raster, bands=slice(decoded.raster.info.bands - 1, None)))
     alpha_image = streams[1].image if decoded.alpha else None
     try:
-        yield _compose(streams[0].image, decoded, alpha_image, fmt, width, height)
-    except pyvips.Error as e:
-        raise OutputError(f"encoding {fmt.upper()} failed: {str(e).splitlines()[0][:200]}") from None
+        with writing(fmt.upper()):
+            yield _compose(streams[0].image, decoded, alpha_image, fmt, width, height)
     finally:
         del streams
 
@@ -174,15 +172,10 @@ def save_atomically(
     try:
         saver = FORMATS[fmt].saver
         assert saver is not None  # every OutputFormat has one
-        saver(image, tmp, quality, sixteen, keep)
+        with writing(fmt.upper()):
+            saver(image, tmp, quality, sixteen, keep)
         size = tmp.stat().st_size
         os.replace(tmp, destination)
-    except pyvips.Error as e:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        if disk_full(e):
-            raise InsufficientStorage("the disk filled up while the result was written; try again later") from None
-        raise OutputError(f"encoding {fmt.upper()} failed: {str(e).splitlines()[0][:200]}") from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
