@@ -42,6 +42,7 @@ that calls the foreign library, so nothing above that module ever sees them.
 from __future__ import annotations
 
 import errno
+import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -163,18 +164,33 @@ class UndecodableImage(EnhanceItError):
     title = "The image could not be decoded"
 
 
+#: The bounds of every Retry-After, in seconds. Less than 1 asks for an immediate retry. A client told N may
+#: come back on the same keep-alive connection N seconds later, and the server keeps idle connections open a
+#: little longer than the most it ever says (``enhanceit.api.serving.KEEP_ALIVE_SECONDS``).
+MIN_RETRY_AFTER = 1
+MAX_RETRY_AFTER = 60
+
+
+def clamp_retry_after(seconds: float) -> int:
+    """``seconds`` (how long a wait is likely) as a Retry-After: rounded up to whole seconds, within the bounds."""
+    return max(MIN_RETRY_AFTER, min(MAX_RETRY_AFTER, math.ceil(seconds)))
+
+
 class Busy(EnhanceItError):
+    """Each raiser computes its own wait (a queue from its depth, a rate limit from its refill); all are clamped
+    here, by :func:`clamp_retry_after`."""
+
     status_code = 429
     slug = "busy"
     title = "Too many requests"
 
-    def __init__(self, detail: str | None = None, retry_after: int = 5) -> None:
+    def __init__(self, detail: str | None = None, retry_after: float = 5) -> None:
         super().__init__(detail)
-        self.retry_after = retry_after
+        self.retry_after = clamp_retry_after(retry_after)
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(max(1, self.retry_after))}
+        return {"Retry-After": str(self.retry_after)}
 
 
 class Canceled(EnhanceItError):

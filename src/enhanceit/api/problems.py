@@ -16,7 +16,6 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from enhanceit import logs
-from enhanceit.api.serving import MAX_RETRY_AFTER
 from enhanceit.errors import EnhanceItError, field_errors, problem_type, public_detail
 
 logger = logging.getLogger(__name__)
@@ -37,10 +36,7 @@ def problem(status: int, title: str, detail: str, slug: str, **extra: Any) -> JS
 
 def from_error(error: EnhanceItError, **extra: Any) -> JSONResponse:
     response = problem(error.status_code, error.title, public_detail(error.detail), error.slug, **extra)
-    response.headers.update(error.headers)
-    if "Retry-After" in response.headers:
-        # capped below the keep-alive, so a client coming back on the same connection finds it open
-        response.headers["Retry-After"] = str(min(int(response.headers["Retry-After"]), MAX_RETRY_AFTER))
+    response.headers.update(error.headers)  # a Retry-After among them is clamped already (errors.Busy)
     return response
 
 

@@ -3,7 +3,7 @@
 * A client told ``Retry-After: N`` may come back on the same connection N seconds later. uvicorn closes idle
   connections after 5 s by default, so a client returning after 5-60 s raced the close and sometimes got a
   ReadError (2 of 200 in a test). Idle connections are therefore kept longer than the longest Retry-After the
-  service sends (``MAX_RETRY_AFTER``; :mod:`enhanceit.api.problems` caps it).
+  service sends (``MAX_RETRY_AFTER``: :func:`enhanceit.errors.clamp_retry_after` caps every one).
 * On SIGTERM uvicorn stops accepting connections and waits for open requests to finish. A request waiting for
   a job (``Prefer: wait``) could hold that up for minutes, past Kubernetes' default 30 s grace. The server here
   first sets ``services.stopping``, which answers every waiting request at once with 202 and the job's
@@ -17,8 +17,8 @@ from typing import Any
 
 import uvicorn
 
-#: The longest Retry-After any response carries.
-MAX_RETRY_AFTER = 60
+from enhanceit.errors import MAX_RETRY_AFTER as MAX_RETRY_AFTER  # the longest Retry-After any response carries
+
 #: How long an idle keep-alive connection stays open: past MAX_RETRY_AFTER, with room for a slow client.
 KEEP_ALIVE_SECONDS = MAX_RETRY_AFTER + 15
 #: How long shutdown waits for requests still open once waiting ones have been answered.

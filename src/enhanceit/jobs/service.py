@@ -75,7 +75,7 @@ class JobService:
         source = Source(url=url, filename=upload.filename if upload else None)
         job = Job(options=options, source=source, webhook_url=webhook_url, owner=owner)
         if not self.queue.has_room():
-            raise Busy("too many jobs are waiting; try again later", retry_after=self.retry_after())
+            raise Busy("too many jobs are waiting; try again later", retry_after=self.queue.retry_after())
         if upload is not None:
             prepared = prepare(upload.path, options, self.engine, self.settings.limits)  # the header, read once
             job = job.model_copy(update={"input": prepared.info})
@@ -113,10 +113,6 @@ class JobService:
             "webhook": webhook,
         }
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
-    def retry_after(self) -> int:
-        """Seconds a client should wait when the queue is full: a rough time for one job per slot."""
-        return max(1, min(60, 2 * (self.queue.depth() + 1) // self.settings.jobs.max_concurrent))
 
     def get(self, job_id: str, owner: str | None = None) -> Job:
         """The job's latest record; :class:`~enhanceit.errors.NotFound` (404) for an unknown id, and for

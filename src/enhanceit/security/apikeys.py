@@ -35,9 +35,8 @@ class TokenBucket:
             tokens = min(self.capacity, tokens + (now - last) * self.refill)
             if tokens < 1:
                 self._buckets[owner] = (tokens, now)
-                raise Busy(
-                    "rate limit reached for this API key", retry_after=max(1, int((1 - tokens) / self.refill) + 1)
-                )
+                # until the bucket holds a whole token again (clamped by Busy, like every Retry-After)
+                raise Busy("rate limit reached for this API key", retry_after=(1 - tokens) / self.refill)
             self._buckets[owner] = (tokens - 1, now)
 
 

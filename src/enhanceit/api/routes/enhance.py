@@ -29,7 +29,7 @@ from enhanceit.api import problems
 from enhanceit.api.deps import Owner, ServicesDep
 from enhanceit.api.jsonbody import read_json
 from enhanceit.bootstrap import Services
-from enhanceit.errors import InvalidRequest, PayloadTooLarge, StorageUnavailable, UnsupportedFormat
+from enhanceit.errors import MIN_RETRY_AFTER, InvalidRequest, PayloadTooLarge, StorageUnavailable, UnsupportedFormat
 from enhanceit.imaging.formats import FORMAT_ALIASES, READABLE, SNIFF_BYTES, sniff
 from enhanceit.jobs.model import Job, JobStatus
 from enhanceit.jobs.scratch import UPLOAD_PREFIX, owned
@@ -242,7 +242,8 @@ def job_response(services: Services, job: Job, waited: bool = False) -> Response
         response = JSONResponse(jsonable(body), status_code=200)
     else:
         response = JSONResponse(jsonable(body), status_code=202)
-        response.headers["Retry-After"] = "1"
+        # when to look at Location again: the job may end any moment (to be answered when it does: Prefer: wait)
+        response.headers["Retry-After"] = str(MIN_RETRY_AFTER)
     response.headers["Location"] = location
     if waited:
         response.headers["Preference-Applied"] = "respond-async" if job.status == JobStatus.QUEUED else "wait"

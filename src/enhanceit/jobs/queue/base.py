@@ -1,8 +1,24 @@
-"""The queue interface: hand a job id to whatever runs jobs, and say how busy it is."""
+"""The queue interface: hand a job id to whatever runs jobs, and say how busy it is.
+
+How busy, as the Retry-After a client turned away gets, is one rule for every queue: :func:`retry_after`.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+
+from enhanceit.errors import clamp_retry_after
+
+#: A rough time a job holds a worker, for Retry-After only: a queue knows how many jobs wait, not how large
+#: they are (the bench's 256x256 photos take about a second; larger ones more).
+SECONDS_PER_JOB = 2.0
+
+
+def retry_after(waiting: int, workers: int, seconds_per_job: float = SECONDS_PER_JOB) -> int:
+    """Seconds a client turned away by a full queue should wait: until ``workers`` are likely to have run the
+    ``waiting`` jobs and one more, freeing a place; clamped like every Retry-After
+    (:func:`~enhanceit.errors.clamp_retry_after`)."""
+    return clamp_retry_after(seconds_per_job * (waiting + 1) / max(1, workers))
 
 
 class JobQueue(ABC):
@@ -21,6 +37,14 @@ class JobQueue(ABC):
     @abstractmethod
     def running(self) -> int:
         """Jobs running now (in this process, for the embedded queue)."""
+
+    def workers(self) -> int:
+        """How many jobs run at once when every worker is busy (1 where the queue cannot tell)."""
+        return 1
+
+    def retry_after(self) -> int:
+        """The Retry-After of a :class:`~enhanceit.errors.Busy` for this queue being full, as it is now."""
+        return retry_after(self.depth(), self.workers())
 
     def resend(self, job_id: str) -> None:
         """Queue a job that was accepted once (re-queued by the reaper), whatever the depth limit."""

@@ -162,7 +162,7 @@ class DramatiqQueue(JobQueue):
 
     def submit(self, job_id: str) -> None:
         if not self.has_room():
-            raise Busy(f"{self.depth()} jobs are waiting for a worker; try again later", retry_after=10)
+            raise Busy(f"{self.depth()} jobs are waiting for a worker; try again later", retry_after=self.retry_after())
         try:
             self.actor.send(job_id)
         except dramatiq.errors.ConnectionError as e:
@@ -199,6 +199,10 @@ class DramatiqQueue(JobQueue):
 
     def running(self) -> int:
         return 0  # counted by the workers, not here
+
+    def workers(self) -> int:
+        """What one ``enhanceit worker`` runs at once; with more of them running, a Retry-After errs long."""
+        return self.settings.queue.worker_processes * self.settings.queue.worker_threads
 
     def check(self) -> None:
         self.depth()

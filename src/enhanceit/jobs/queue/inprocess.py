@@ -20,14 +20,11 @@ _STOP = ""
 
 
 class InProcessQueue(JobQueue):
-    def __init__(
-        self, run: Callable[[str], object], workers: int = 1, max_queue: int = 16, retry_after: int = 5
-    ) -> None:
+    def __init__(self, run: Callable[[str], object], workers: int = 1, max_queue: int = 16) -> None:
         self._run = run
         self._workers = workers
         self._queue: queue.Queue[str] = queue.Queue()
         self._max_queue = max_queue
-        self._retry_after = retry_after
         self._threads: list[threading.Thread] = []
         self._running = 0
         self._lock = threading.Lock()
@@ -49,9 +46,9 @@ class InProcessQueue(JobQueue):
     def submit(self, job_id: str) -> None:
         with self._lock:
             if not self._accepting:
-                raise Busy("the service is shutting down", retry_after=self._retry_after)
+                raise Busy("the service is shutting down", retry_after=self.retry_after())
             if not self.has_room():
-                raise Busy(f"{self._queue.qsize()} jobs are waiting; try again later", retry_after=self._retry_after)
+                raise Busy(f"{self._queue.qsize()} jobs are waiting; try again later", retry_after=self.retry_after())
             self._queue.put(job_id)
 
     def resume(self, job_ids: list[str]) -> None:
@@ -67,6 +64,9 @@ class InProcessQueue(JobQueue):
 
     def running(self) -> int:
         return self._running
+
+    def workers(self) -> int:
+        return self._workers
 
     def _loop(self) -> None:
         while True:
