@@ -59,6 +59,17 @@ def corrupt_param(old: str, new: str) -> tuple[str, bytes]:
     return text.replace(old, new, 1), g.bin_bytes()
 
 
+def spaced(counts: str, new_counts: str, extra_line: str, old: str = "", new: str = "") -> tuple[str, bytes]:
+    """The small model's .param with single spaces, its counts line replaced, ``old`` by ``new`` and one more
+    line at the end."""
+    g = small()
+    lines = [" ".join(line.split()) for line in g.param_text().splitlines()]
+    assert lines[1] == counts
+    text = "\n".join([lines[0], new_counts, *lines[2:], *([extra_line] if extra_line else [])]) + "\n"
+    assert old in text
+    return text.replace(old, new, 1), g.bin_bytes()
+
+
 CASES = {
     "bad magic": (lambda: ("7767518" + small().param_text()[7:], small().bin_bytes()), "not an ncnn .param"),
     "unknown layer kind": (lambda: corrupt_param("Eltwise ", "Python  "), "not supported"),
@@ -81,6 +92,12 @@ CASES = {
         "not finite",
     ),
     "weights that do not divide": (lambda: corrupt_param("6=108", "6=107"), "does not divide"),
+    "two inputs": (lambda: spaced("6 7", "7 8", "Input second 0 1 second"), "one Input layer; it has 2"),
+    "a dangling branch": (
+        lambda: spaced("6 7", "6 8", "", "1 2 data data_split0 data_split1", "1 3 data data_split0 data_split1 spare"),
+        "one output blob; 2 are read by no layer",
+    ),
+    "too many layers": (lambda: ("7767517\n4097 4097\n", b""), "4097 layers; at most 4096"),
 }
 
 

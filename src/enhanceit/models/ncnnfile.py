@@ -40,9 +40,9 @@ TAG_FLOAT16 = 0x01306B47
 ARRAY_KEY_BASE = -23300
 MAX_KEY = 31  # ncnn's NCNN_MAX_PARAM_COUNT is 32
 
-#: Bounds a model must keep: ours are far inside them (the largest, Real-ESRGAN x4plus, has 1 000 layers
+#: Bounds a model must keep: ours are far inside them (the largest, Real-ESRGAN x4plus, has 999 layers
 #: and 67 MB of weights), and a file past them is refused before any array is made.
-MAX_LAYERS = 20_000
+MAX_LAYERS = 4096
 MAX_PARAM_BYTES = 16 << 20
 MAX_WEIGHT_BYTES = 1 << 30
 MAX_CHANNELS = 4096
@@ -122,6 +122,12 @@ class Graph:
     def blobs(self) -> set[str]:
         return {blob for layer in self.layers for blob in layer.outputs}
 
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The blobs no layer reads: what the net gives."""
+        used = {blob for layer in self.layers for blob in layer.inputs}
+        return tuple(blob for layer in self.layers for blob in layer.outputs if blob not in used)
+
 
 def _value(text: str, where: str) -> int | float:
     try:
@@ -167,7 +173,9 @@ def parse_param(text: str) -> list[Layer]:
     if len(lines) < 2 or len(lines[1]) != 2 or not all(v.isdigit() for v in lines[1]):
         raise ModelIntegrityError("the .param file's second line must be '<layers> <blobs>'")
     layer_count, blob_count = int(lines[1][0]), int(lines[1][1])
-    if layer_count > MAX_LAYERS or layer_count != len(lines) - 2:
+    if layer_count > MAX_LAYERS:
+        raise ModelIntegrityError(f"the net has {layer_count} layers; at most {MAX_LAYERS} are accepted")
+    if layer_count != len(lines) - 2:
         raise ModelIntegrityError(f"the .param file declares {layer_count} layers and has {len(lines) - 2}")
     layers: list[Layer] = []
     made: set[str] = set()
@@ -200,6 +208,13 @@ def parse_param(text: str) -> list[Layer]:
         layers.append(Layer(kind, name, tuple(inputs), tuple(outputs), params))
     if len(made) != blob_count:
         raise ModelIntegrityError(f"the .param file declares {blob_count} blobs and makes {len(made)}")
+    inputs = [layer.name for layer in layers if layer.kind == "Input"]
+    if len(inputs) != 1:
+        raise ModelIntegrityError(f"the net must have one Input layer; it has {len(inputs)}")
+    used = {blob for layer in layers for blob in layer.inputs}
+    ends = [blob for blob in made if blob not in used]
+    if len(ends) != 1:  # a blob nothing reads is a second output, or a branch left dangling
+        raise ModelIntegrityError(f"the net must give one output blob; {len(ends)} are read by no layer")
     return layers
 
 
@@ -308,13 +323,22 @@ def _layer_weights(layer: Layer, cursor: _Weights) -> tuple[Float32Array, ...]:
 
 def read(param: Path, weights: Path) -> Graph:
     """The whole model: its layers with their weights, every part checked; the ``.bin`` must be used up."""
+    return from_bytes(*load(param, weights))
+
+
+def load(param: Path, weights: Path) -> tuple[str, bytes]:
+    """The two files' contents, each refused by its size before it is read whole, and the ``.param``
+    parsed before the weights are read at all."""
+    if param.stat().st_size > MAX_PARAM_BYTES:
+        raise ModelIntegrityError(f"{param.name} is larger than {MAX_PARAM_BYTES >> 20} MB")
     try:
         text = param.read_text(encoding="ascii")
     except UnicodeDecodeError:
         raise ModelIntegrityError(f"{param.name} is not an ncnn .param file (not ASCII text)") from None
+    parse_param(text)
     if weights.stat().st_size > MAX_WEIGHT_BYTES:
         raise ModelIntegrityError(f"{weights.name} is larger than {MAX_WEIGHT_BYTES >> 20} MB")
-    return from_bytes(text, weights.read_bytes())
+    return text, weights.read_bytes()
 
 
 def from_bytes(text: str, data: bytes) -> Graph:
