@@ -81,3 +81,32 @@ def test_a_tile_off_the_multiple_is_refused() -> None:
     net = fake_net(scale=2, pad=2, multiple=4)
     with pytest.raises(ValueError, match="multiple of 4"):
         ModelNetwork(net, nearest_backend(net)).run(tile_of(2, side=10))
+
+
+class Swapping:
+    """A net that takes B, G, R in 0..255 and answers its input enlarged with its first band doubled: so a
+    wrong channel order or range shows in the result."""
+
+    threads = 1
+    seen: FloatImage | None = None
+
+    def infer(self, data: FloatImage) -> FloatImage:
+        self.seen = data
+        out = nearest(data, 2).copy()
+        out[0] *= 2
+        return out
+
+    def release(self) -> None:
+        pass
+
+
+def test_a_bgr_net_in_0_255_sees_and_gives_its_own_order_and_range() -> None:
+    net = dataclasses.replace(fake_net(scale=2, pad=0), bgr=True, value_range=255.0)
+    tile = tile_of(0, side=8)
+    backend = Swapping()
+    out = ModelNetwork(net, backend).run(tile)  # type: ignore[arg-type]
+    assert backend.seen is not None
+    np.testing.assert_allclose(backend.seen, tile[::-1] * 255, rtol=1e-6)
+    expected = nearest(tile, 2).copy()
+    expected[2] *= 2  # the net's first band is blue
+    np.testing.assert_allclose(out, expected, rtol=1e-6)

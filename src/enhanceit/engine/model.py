@@ -5,6 +5,7 @@ What a :class:`~enhanceit.models.spec.Net` declares is done here, the same for e
 * ``color="y"``: waifu2x-chainer's luma models see Y alone; chroma is carried over, enlarged;
 * ``pre_upsample``: the input is enlarged (nearest) before a 1x net that then restores it;
 * ``post="add-nearest-input"``: the net predicts a residual, added to the enlarged input;
+* ``bgr`` and ``value_range``: the net's channel order and white (an added model's), around the net alone;
 * the output loses the context it kept (``crop_output``).
 """
 
@@ -47,11 +48,23 @@ class ModelNetwork:
 
     def _run(self, tile: FloatImage, h: int, w: int) -> FloatImage:
         data = np.ascontiguousarray(nearest(tile, self.net.pre_upsample), dtype=np.float32)
-        result = crop_output(self.backend.infer(data), h, w, self.scale)
+        result = crop_output(self._infer(data), h, w, self.scale)
         if self.net.post == "add-nearest-input":
             core = tile[:, self.pad : self.pad + h, self.pad : self.pad + w]
             result = result + nearest(core, self.scale)
         return result
+
+    def _infer(self, data: FloatImage) -> FloatImage:
+        """The backend's run, in the net's own channel order and range."""
+        bgr, white = self.net.bgr, self.net.value_range
+        if bgr:
+            data = np.ascontiguousarray(data[::-1])
+        if white != 1.0:
+            data = data * np.float32(white)
+        out = self.backend.infer(data)
+        if white != 1.0:
+            out = out / np.float32(white)
+        return np.ascontiguousarray(out[::-1]) if bgr else out
 
     def _run_luma(self, tile: FloatImage, h: int, w: int) -> FloatImage:
         """waifu2x-chainer's ``-y`` models, step for step: Pillow's 8-bit YCbCr, the net on Y alone, Y

@@ -52,7 +52,7 @@ from enhanceit.engine.model import ModelNetwork
 from enhanceit.engine.plan import Plan
 from enhanceit.engine.tiles import count_tiles, run_pass
 from enhanceit.imaging.raster import Raster, RasterInfo
-from enhanceit.models import weights
+from enhanceit.models import added, weights
 from enhanceit.models.registry import REGISTRY, Registry
 from enhanceit.models.spec import ModelSpec, Net
 
@@ -437,8 +437,10 @@ def resident_mb() -> float:
 
 
 def registry_from(settings: Settings) -> Registry:
-    """Every model, with those the operator enabled despite a restrictive licence usable too."""
-    return REGISTRY.enabling(settings.models_enable)
+    """Every model: the zoo's and those the operator added (checked again now: :func:`added.load`), with
+    those the operator enabled despite a restrictive licence usable too."""
+    own = added.load(settings.resolved_models_dir)
+    return Registry([*REGISTRY, *own], settings.models_enable)
 
 
 def engine_from(settings: Settings, threads: int | None = None) -> Engine:

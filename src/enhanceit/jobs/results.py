@@ -36,12 +36,13 @@ MIN_REMAINING = timedelta(minutes=10)
 def result_key(input_sha256: str, prepared: Prepared) -> str:
     """Content address of a result: the input's bytes, every option that changes pixels (the output format
     settled), what they resolved to (the model behind an alias, the level behind ``noise: auto``: a later
-    version may resolve them otherwise), and the engine's version."""
+    version may resolve them otherwise, and the sha256 of the weights that run), and the engine's version."""
     options = prepared.options
-    recipe = json.dumps(
-        {**options.model_dump(mode="json"), "ran": {"model": prepared.model.id, "noise": prepared.noise}},
-        sort_keys=True,
-    )
+    # the weights by their digests: an operator's model added again under its id with other files (or a zoo
+    # pin moved) never reuses what the old files made
+    weights = [f"{net.param.sha256}:{net.weights.sha256}" for net in prepared.plan.passes]
+    ran = {"model": prepared.model.id, "noise": prepared.noise, "weights": weights}
+    recipe = json.dumps({**options.model_dump(mode="json"), "ran": ran}, sort_keys=True)
     digest = hashlib.sha256(f"{RESULT_VERSION}\n{input_sha256}\n{recipe}".encode()).hexdigest()
     return f"{digest[:2]}/{digest}{extension(prepared.format)}"
 

