@@ -36,6 +36,7 @@ from enhanceit.jobs.webhooks import WebhookSender, webhook_secret
 from enhanceit.metrics import Metrics
 from enhanceit.models.registry import get_model
 from enhanceit.options import DEFAULT_MODEL
+from enhanceit.presets import Presets, load_presets
 from enhanceit.security.apikeys import ApiKeys
 from enhanceit.storage import make_storage
 from enhanceit.storage.base import Storage
@@ -67,6 +68,8 @@ class Services:
     models_ready: threading.Event = field(default_factory=threading.Event)
     model_error: str | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
+    #: The named option sets (``ENHANCEIT_PRESETS``), checked when the services are built.
+    presets: Presets = field(default_factory=Presets)
 
 
 def job_store(settings: Settings) -> JobStore:
@@ -100,6 +103,7 @@ def build_services(
 ) -> Services:
     """Everything the API needs, from the settings; any part can be given instead (tests)."""
     logs.stamp_records()
+    presets = load_presets(settings.presets)  # first: a bad preset stops the start before anything is opened
     engine = engine or engine_from(settings)
     storage = storage or make_storage(settings)
     store = store or job_store(settings)
@@ -119,7 +123,19 @@ def build_services(
     metrics.watch_engine(lambda: len(engine.loaded()), engine.loaded_mb)
     keys = ApiKeys([k.get_secret_value() for k in settings.api_keys], settings.rate_limit_per_minute)
     return Services(
-        settings, engine, storage, store, queue, jobs, runner, webhooks, metrics, keys, waiters, embedded=embedded
+        settings,
+        engine,
+        storage,
+        store,
+        queue,
+        jobs,
+        runner,
+        webhooks,
+        metrics,
+        keys,
+        waiters,
+        embedded=embedded,
+        presets=presets,
     )
 
 

@@ -18,12 +18,13 @@ Settings are built once by :func:`get_settings` and passed down; nothing reads t
 from __future__ import annotations
 
 import os
+import re
 import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -228,6 +229,40 @@ class QueueSettings(BaseModel):
     heartbeat_timeout_ms: int = Field(10_000, ge=1000, description="a worker silent this long is presumed dead")
 
 
+#: A preset's name: it stands in a URL path (``p:NAME``) and in a JSON field as it is.
+PRESET_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class PresetSettings(BaseModel):
+    """Named option sets: ``ENHANCEIT_PRESETS='{"thumb2x": {"model": "photo", "scale": 2}}'``, a JSON or YAML
+    file of the same shape, or in the YAML config under ``presets:``. Every key but ``file`` and ``only`` names
+    a preset. Each is checked as a request's options when the service starts (:mod:`enhanceit.presets`):
+    the options sit above the settings and cannot be imported here."""
+
+    model_config = ConfigDict(extra="allow")
+
+    file: Path | None = Field(None, description="a JSON or YAML file of more presets: {name: {option: value}}")
+    only: bool = Field(
+        False,
+        description="signed URLs may only name presets (p:NAME) and no other option, so that a leaked signature "
+        "cannot ask for more work than a preset does",
+    )
+
+    @model_validator(mode="after")
+    def _shapes(self) -> PresetSettings:
+        for name, options in self.named.items():
+            if not PRESET_NAME.fullmatch(name):
+                raise ValueError(f"preset name {name!r}: letters, digits, '_' and '-' only, at most 64")
+            if not isinstance(options, dict):
+                raise ValueError(f"preset {name!r}: a mapping of options, such as {{'scale': 2}}")
+        return self
+
+    @property
+    def named(self) -> dict[str, Any]:
+        """The presets given here (not the file's), by name."""
+        return dict(self.model_extra or {})
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ENHANCEIT_",
@@ -260,6 +295,7 @@ class Settings(BaseSettings):
         default_factory=list, description="bearer tokens clients must send; empty = no authentication"
     )
     rate_limit_per_minute: int = Field(60, ge=1, description="requests per minute and API key")
+    presets: PresetSettings = PresetSettings()
     webhook_secret: SecretStr | None = Field(
         None, description="signs webhooks; unset = generated once into DATA_DIR/.webhook-secret"
     )

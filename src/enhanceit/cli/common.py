@@ -1,4 +1,5 @@
-"""What every command shares: exit codes, the usage error, settings read with a one-line error, JSON output.
+"""What every command shares: exit codes, the usage error, settings (and presets) read with a one-line error,
+JSON output.
 
 The command modules import what their work needs inside ``run``, not at the top: building the parser
 imports every command module, and ``enhanceit --help`` or ``enhanceit serve`` should not pay for the
@@ -17,6 +18,7 @@ from enhanceit.errors import OutputError, field_errors
 
 if TYPE_CHECKING:
     from enhanceit.config import Settings
+    from enhanceit.presets import Presets
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -32,12 +34,24 @@ def settings() -> Settings:
     from enhanceit.config import load_settings
 
     try:
-        return load_settings()
+        config = load_settings()
     except ValidationError as e:
         where, message = field_errors(e.errors())[0]
         raise UsageError(f"invalid configuration: {where}: {message}") from None
     except FileNotFoundError as e:
         raise UsageError(str(e)) from None
+    presets(config)  # every command refuses a bad preset, as the service does at start
+    return config
+
+
+def presets(config: Settings) -> Presets:
+    """The presets of the settings, each checked, or a usage error naming the bad one."""
+    from enhanceit.presets import PresetError, load_presets
+
+    try:
+        return load_presets(config.presets)
+    except PresetError as e:
+        raise UsageError(f"invalid configuration: {e}") from None
 
 
 def print_json(value: object) -> None:

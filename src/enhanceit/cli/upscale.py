@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from enhanceit.cli.common import EXIT_FAILED, EXIT_OK, UsageError, check_writable_dir, settings
+from enhanceit.cli.common import EXIT_FAILED, EXIT_OK, UsageError, check_writable_dir, presets, settings
 from enhanceit.errors import EnhanceItError, InvalidRequest, field_errors
 from enhanceit.imaging.formats import (
     DEFAULT_OUTPUT,
@@ -23,6 +23,7 @@ from enhanceit.imaging.formats import (
 
 if TYPE_CHECKING:
     from enhanceit.options import EnhanceOptions
+    from enhanceit.presets import Presets
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,15 @@ def add_parser(sub: Any) -> None:
         help="model id, or 'photo' / 'art' (see 'enhanceit models list'; default waifu2x-cunet)",
     )
     up.add_argument(
+        "--preset",
+        help="a named option set of the settings (ENHANCEIT_PRESETS, ENHANCEIT_PRESETS_FILE); options given here "
+        "override its own",
+    )
+    # Options left unset are None, so that a preset's values are not overridden by defaults nobody typed.
+    up.add_argument(
         "--noise",
         type=_noise,
-        default="auto",
+        default=None,
         metavar="auto|-1..3",
         help="noise reduction level: auto (from the input: a JPEG's quality; none for lossless formats, "
         "the default), -1 = none, 0-3 = stronger",
@@ -76,7 +83,7 @@ def add_parser(sub: Any) -> None:
     size.add_argument("--scale", type=float, help="scale factor (default 2)")
     size.add_argument("--width", type=int, help="output width (height keeps the aspect ratio)")
     size.add_argument("--height", type=int, help="output height (width keeps the aspect ratio)")
-    up.add_argument("--tta", type=int, default=0, choices=(0, 2, 4, 8), help="test-time augmentation level")
+    up.add_argument("--tta", type=int, choices=(0, 2, 4, 8), help="test-time augmentation level (default 0: off)")
     up.add_argument(
         "--format",
         choices=tuple(OUTPUT_NAMES),
@@ -85,21 +92,18 @@ def add_parser(sub: Any) -> None:
     up.add_argument(
         "--frames",
         choices=("all", "first"),
-        default="all",
         help="an animated GIF, WebP or PNG: enhance every frame (default), or only the first, as a still image",
     )
     up.add_argument("--quality", type=int, help="lossy quality 1-100 (JPEG, AVIF; WebP is lossless without it)")
     up.add_argument(
         "--alpha",
         choices=("lanczos", "network"),
-        default="network",
         help="an image with transparency: run the network on its alpha too (the default: sharper edges, twice "
         "the inference), or resize the alpha with Lanczos",
     )
     up.add_argument(
         "--metadata",
         choices=("keep", "all", "none"),
-        default="keep",
         help="the input's EXIF in the result: keep (camera, dates, exposure, author; never GPS; the default), "
         "all (with GPS and XMP), none (only the ICC profile)",
     )
@@ -108,7 +112,10 @@ def add_parser(sub: Any) -> None:
     up.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders of folder inputs")
     up.add_argument("--quiet", action="store_true", help="no progress bar")
     up.add_argument(
-        "--strict", action="store_true", help="refuse damaged images (data that ends early) instead of filling them"
+        "--strict",
+        action="store_true",
+        default=None,
+        help="refuse damaged images (data that ends early) instead of filling them",
     )
     up.set_defaults(run=run)
 
@@ -166,15 +173,22 @@ def _folder_inputs(folder: Path, recursive: bool) -> list[Path]:
 
 
 def plan_tasks(
-    inputs: list[Path], output: Path, recursive: bool, explicit_format: str | None, frames: str = "all"
+    inputs: list[Path],
+    output: Path,
+    recursive: bool,
+    explicit_format: str | None,
+    frames: str = "all",
+    preset_format: OutputFormat | None = None,
 ) -> list[FileTask]:
-    """Pair every input with its output: one file to one file, anything else into a folder."""
+    """Pair every input with its output: one file to one file, anything else into a folder.
+
+    The format: ``--format``, else an output file's extension, else the preset's (``preset_format``)."""
     if len(inputs) == 1 and inputs[0].is_file() and not output.is_dir():
         check_writable_dir(output.parent if str(output.parent) else Path("."))
-        return [FileTask(inputs[0], output, _format_for(output, explicit_format))]
+        return [FileTask(inputs[0], output, _format_for(output, explicit_format) or preset_format)]
     if output.exists() and not output.is_dir():
         raise UsageError(f"{output}: several inputs need an output folder, and this is a file")
-    fmt = output_format(explicit_format) if explicit_format else None
+    fmt = output_format(explicit_format) if explicit_format else preset_format
     pairs: list[tuple[Path, Path]] = []
     for item in inputs:
         if item.is_dir():
@@ -213,27 +227,33 @@ def _unique_names(rels: list[Path], exts: list[str]) -> list[Path]:
     return names
 
 
-def _options(args: argparse.Namespace, fmt: OutputFormat | None) -> EnhanceOptions:
+def _options(args: argparse.Namespace, fmt: OutputFormat | None, presets: Presets | None = None) -> EnhanceOptions:
+    """The options given (the defaults for those not), over ``--preset``'s when there is one."""
     from pydantic import ValidationError
 
-    from enhanceit.options import DEFAULT_MODEL, EnhanceOptions
+    from enhanceit.options import EnhanceOptions
+    from enhanceit.presets import Presets
 
+    given = {
+        "model": args.model,
+        "noise": args.noise,
+        "scale": args.scale,
+        "width": args.width,
+        "height": args.height,
+        "tta": args.tta,
+        "format": fmt,
+        "frames": args.frames,
+        "quality": args.quality,
+        "tile": args.tile,
+        "strict": args.strict,
+        "metadata": args.metadata,
+        "alpha": args.alpha,
+    }
+    given = {name: value for name, value in given.items() if value is not None}
     try:
-        return EnhanceOptions(
-            model=args.model or DEFAULT_MODEL,
-            noise=args.noise,
-            scale=args.scale,
-            width=args.width,
-            height=args.height,
-            tta=args.tta,
-            format=fmt,
-            frames=args.frames,
-            quality=args.quality,
-            tile=args.tile,
-            strict=args.strict,
-            metadata=args.metadata,
-            alpha=args.alpha,
-        )
+        if args.preset is not None:
+            return (presets or Presets()).options([args.preset], given)
+        return EnhanceOptions(**given)
     except ValidationError as e:
         where, message = field_errors(e.errors())[0]
         raise UsageError(f"--{where}: {message}" if where else message) from None
@@ -245,11 +265,13 @@ def run(args: argparse.Namespace) -> int:
     from enhanceit.pipeline.process import enhance_file
 
     config = settings()
-    tasks = plan_tasks(list(args.inputs), args.output, args.recursive, args.format, args.frames)
+    found = presets(config)
+    asked = _options(args, None, found)  # with a preset: its format and frames name the outputs
+    tasks = plan_tasks(list(args.inputs), args.output, args.recursive, args.format, asked.frames, asked.format)
     if not tasks:
         raise UsageError("no images found in the given inputs")
     engine = engine_from(config, threads=args.threads)
-    first = _options(args, tasks[0].format)
+    first = _options(args, tasks[0].format, found)
     # Refuse an impossible request before touching any file (exit 2), not once per file.
     check_request(engine.registry, first.model, first.noise, first.scale)
 
@@ -266,7 +288,7 @@ def run(args: argparse.Namespace) -> int:
             outcome = enhance_file(
                 task.src,
                 task.dst,
-                _options(args, task.format),
+                _options(args, task.format, found),
                 engine,
                 config.limits,
                 tmp_dir=config.tmp_dir,

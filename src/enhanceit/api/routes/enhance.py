@@ -7,7 +7,9 @@ The answer depends on how long the client is willing to wait (RFC 7240 ``Prefer`
 * a job finished in time gives 200 with the job (or its failure as problem+json with the failure's own
   status and the job's id); one still running gives 202 with ``Location: /v1/jobs/{id}``.
 
-``Idempotency-Key`` makes a retried request return the job the first one created.
+``Idempotency-Key`` makes a retried request return the job the first one created. ``preset`` names one of
+the server's option sets (:mod:`enhanceit.presets`): its options first, then the request's own fields over
+them.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from enhanceit.jobs.model import Job, JobStatus
 from enhanceit.jobs.scratch import UPLOAD_PREFIX, owned
 from enhanceit.jobs.service import Upload
 from enhanceit.options import EnhanceOptions
+from enhanceit.presets import Presets
 
 router = APIRouter(tags=["jobs"])
 _WAIT = re.compile(r"(?:^|[,\s])wait\s*=\s*(\d+)")
@@ -44,9 +47,17 @@ _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 class EnhanceRequest(EnhanceOptions):
     image_url: str | None = Field(None, max_length=8192, description="http(s) URL of the image to enhance")
     webhook_url: str | None = Field(None, max_length=8192, description="POSTed the job when it finishes")
+    preset: str | None = Field(
+        None, max_length=64, description="a named option set of this server's; the request's own fields override it"
+    )
 
-    def options(self) -> EnhanceOptions:
-        return EnhanceOptions(**self.model_dump(exclude={"image_url", "webhook_url"}))
+    def options(self, presets: Presets) -> EnhanceOptions:
+        """The options asked for: a preset's, with the fields this request set over them (the size as one
+        field: see :func:`enhanceit.presets.overlay`), or this request's alone."""
+        not_options = {"image_url", "webhook_url", "preset"}
+        if self.preset is None:
+            return EnhanceOptions(**self.model_dump(exclude=not_options))
+        return presets.options([self.preset], self.model_dump(exclude=not_options, exclude_unset=True))
 
     @field_validator("format", mode="before")
     @classmethod
@@ -136,6 +147,13 @@ def _parse(model: type[EnhanceRequest], data: dict[str, Any]) -> EnhanceRequest:
         raise _Invalid(e.errors()) from None
 
 
+def _options(body: EnhanceRequest, presets: Presets) -> EnhanceOptions:
+    try:
+        return body.options(presets)
+    except ValidationError as e:  # a preset and the request's fields that do not go together
+        raise _Invalid(e.errors()) from None
+
+
 class _Invalid(Exception):
     def __init__(self, errors: Any) -> None:
         self.errors = errors
@@ -161,6 +179,7 @@ async def enhance(
                         raise InvalidRequest("multipart requests need a 'file' part")
                     fields = {k: v for k, v in form.items() if k != "file" and isinstance(v, str) and v != ""}
                     body = _parse(EnhanceRequest, fields)
+                    options = _options(body, services.presets)
                     if body.image_url is not None:
                         raise InvalidRequest("give either image_url or a file, not both")
                     upload = await _read_upload(file, Path(scratch), services.settings.limits.max_upload_bytes)
@@ -169,6 +188,7 @@ async def enhance(
                 if not isinstance(data, dict):
                     raise InvalidRequest("the body must be a JSON object")
                 body = _parse(EnhanceRequest, data)
+                options = _options(body, services.presets)
                 if body.image_url is None:
                     raise InvalidRequest("image_url is required (or send the image as multipart 'file')")
                 upload = None
@@ -178,7 +198,7 @@ async def enhance(
             return problems.invalid(e.errors)
         job = await asyncio.to_thread(
             services.jobs.submit,
-            body.options(),
+            options,
             url=body.image_url,
             upload=upload,
             webhook_url=body.webhook_url,
