@@ -10,7 +10,7 @@ import pytest
 
 from enhanceit.errors import IdempotencyConflict, NotFound
 from enhanceit.imaging.probe import ImageInfo
-from enhanceit.jobs.model import Job, JobStatus, Source, now
+from enhanceit.jobs.model import Batch, Job, JobStatus, Source, now
 from enhanceit.jobs.store.base import JobStore
 from enhanceit.jobs.store.in_memory import MemoryJobStore
 from enhanceit.jobs.store.redis import RedisJobStore
@@ -169,3 +169,78 @@ def test_a_locked_sqlite_database_is_a_transient_fault(tmp_path: Path) -> None:
             assert caught.value.retryable
     finally:
         store._db = real
+
+
+def another_connection(store: JobStore) -> JobStore:
+    """The same records through a connection of its own, as another process has (memory: the same store)."""
+    if isinstance(store, SqliteJobStore):
+        return SqliteJobStore(store.path)
+    if isinstance(store, RedisJobStore):
+        import redis
+
+        kwargs = store.client.connection_pool.connection_kwargs
+        client = redis.Redis(host=kwargs["host"], port=kwargs["port"], db=kwargs.get("db", 0))
+        return RedisJobStore("", store.keep, client=client)
+    return store
+
+
+def test_a_batch_holds_its_items_ids_and_its_jobs_know_it(store: JobStore) -> None:
+    items = [store.insert(job(batch_id="bat_x")) for _ in range(3)]
+    b = store.insert_batch(Batch(job_ids=[j.id for j in items], owner="key:a", webhook_url="https://example.com/h"))
+    assert store.get_batch(b.id) == b and store.require_batch(b.id) == b
+    assert store.get_batch("bat_missing") is None
+    with pytest.raises(NotFound):
+        store.update_batch("bat_missing", webhook_rounds=1)
+    assert store.require(items[0].id).batch_id == "bat_x"
+    found = store.get_many([items[2].id, "job_missing", items[0].id])  # in the order asked, None for a gap
+    assert [j.id if j else None for j in found] == [items[2].id, None, items[0].id]
+    assert store.get_many([]) == []
+    assert store.update_batch(b.id, webhook_rounds=2).webhook_rounds == 2
+    assert store.require_batch(b.id).updated_at > b.updated_at
+
+
+def test_a_batch_webhook_is_claimed_once_and_watched_until_settled(store: JobStore) -> None:
+    hooked = store.insert_batch(Batch(job_ids=["job_a"], webhook_url="https://example.com/hook"))
+    plain = store.insert_batch(Batch(job_ids=["job_b"]))
+    assert [b.id for b in store.watched_batches()] == [hooked.id]  # unclaimed: its items may still run
+    assert not store.claim_batch_webhook(plain.id)  # no webhook: nothing to claim
+    assert store.claim_batch_webhook(hooked.id)
+    assert not store.claim_batch_webhook(hooked.id)
+    claimed = store.require_batch(hooked.id)
+    assert claimed.webhook_claimed and claimed.webhook_pending  # one write: a crash now loses no webhook
+    assert [b.id for b in store.watched_batches()] == [hooked.id]  # pending: still the reaper's to resend
+    store.update_batch(hooked.id, webhook_pending=False)
+    assert store.watched_batches() == []
+    assert not store.claim_batch_webhook(hooked.id)  # delivered: never claimed, so never sent, again
+    with pytest.raises(NotFound):
+        store.claim_batch_webhook("bat_missing")
+
+
+def test_of_many_processes_claiming_a_batch_webhook_at_once_exactly_one_wins(store: JobStore) -> None:
+    """Several workers finishing a batch's last items at the same moment: one webhook."""
+    b = store.insert_batch(Batch(job_ids=["job_a", "job_b"], webhook_url="https://example.com/hook"))
+    stores = [another_connection(store) for _ in range(8)]
+    start = threading.Barrier(len(stores))
+    wins: list[bool] = []
+
+    def claim(s: JobStore) -> None:
+        start.wait()
+        wins.append(s.claim_batch_webhook(b.id))
+
+    threads = [threading.Thread(target=claim, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(wins) == [False] * 7 + [True]
+
+
+def test_batch_records_expire_like_job_records(store: JobStore) -> None:
+    b = store.insert_batch(Batch(job_ids=["job_a"], webhook_url="https://example.com/hook"))
+    if isinstance(store, RedisJobStore):  # keys expire by themselves, keep_seconds after their last write
+        assert 0 < store.client.ttl(store._key("batch", b.id)) <= store.keep
+        return
+    store.purge(now() - timedelta(hours=1))
+    assert store.get_batch(b.id) is not None
+    store.purge(now() + timedelta(seconds=1))
+    assert store.get_batch(b.id) is None and store.watched_batches() == []

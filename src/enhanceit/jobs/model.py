@@ -106,6 +106,8 @@ class Job(BaseModel):
     #: The input's header, read once where the input first was (an upload, at submit): the worker decides
     #: the request again from it without reading the file's header (:func:`enhanceit.pipeline.prepared.decide`).
     input: ImageInfo | None = None
+    #: The batch it is an item of (``POST /v1/batches``): whoever ends it checks whether the batch ended too.
+    batch_id: str | None = None
 
     def public(self, result_url: str | None) -> dict[str, Any]:
         """The job as the API shows it (no storage keys, no owner, no webhook URL)."""
@@ -136,4 +138,43 @@ class Job(BaseModel):
             "error": self.error.model_dump() if self.error else None,
             "warnings": self.warnings,
             "result": result,
+            "batch_id": self.batch_id,
         }
+
+
+def new_batch_id() -> str:
+    return "bat_" + secrets.token_hex(12)
+
+
+class Batch(BaseModel):
+    """Several jobs submitted together (``POST /v1/batches``).
+
+    A batch never holds more than its items' records: their job ids, in order, and its own fields. Its status,
+    counts and results are read from the jobs whenever it is shown, so no write to a job has to reach its batch
+    too, and no batch record grows with its images.
+    """
+
+    model_config = ConfigDict(validate_assignment=True)
+
+    id: str = Field(default_factory=new_batch_id)
+    #: The items' jobs, in the order the items were given (an item's index is its place here).
+    job_ids: list[str]
+    #: Who submitted it (a hash of the API key): another key's batch is not found.
+    owner: str = "anonymous"
+    #: POSTed the batch once, when every item has ended.
+    webhook_url: str | None = None
+    #: Set by the one process that found every item ended and took the webhook to send it (an atomic write:
+    #: :meth:`~enhanceit.jobs.store.base.JobStore.claim_batch_webhook`); never cleared, so it is sent once.
+    webhook_claimed: bool = False
+    #: Claimed and not yet delivered (or refused for good): reapers send it again, as for a job.
+    webhook_pending: bool = False
+    #: Rounds of delivery started for it (each a few attempts with backoff).
+    webhook_rounds: int = 0
+    created_at: datetime = Field(default_factory=now)
+    updated_at: datetime = Field(default_factory=now)
+
+    @property
+    def watched(self) -> bool:
+        """Whether its webhook is still to send: not claimed yet (items may still run), or claimed and pending.
+        The stores index these, for the reaper."""
+        return self.webhook_url is not None and (not self.webhook_claimed or self.webhook_pending)

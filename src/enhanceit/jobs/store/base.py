@@ -7,16 +7,22 @@ so a worker's progress and an API's cancel request never overwrite each other. I
 A running job is held by a lease (``lease_owner``, ``lease_until``): :meth:`JobStore.claim` takes it,
 :meth:`JobStore.renew` keeps it, :meth:`JobStore.requeue` hands a lapsed one back. All three are built on
 the same atomic ``_replace``, so every store gets them and two workers can never both hold a live lease.
+
+Batches are records of their own beside the jobs (their items' job ids and their own fields, never an image
+or a result), with their own atomic ``_replace_batch``. :meth:`JobStore.claim_batch_webhook` is built on it:
+of several processes that find a batch's last items ended at the same moment, exactly one sends its webhook.
+Batch records expire like job records.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from enhanceit.errors import NotFound
-from enhanceit.jobs.model import Job, JobStatus, now
+from enhanceit.jobs.model import Batch, Job, JobStatus, now
 
 
 class JobStore(ABC):
@@ -46,7 +52,28 @@ class JobStore(ABC):
 
     @abstractmethod
     def purge(self, before: datetime) -> int:
-        """Forget finished jobs created before ``before``; returns how many."""
+        """Forget finished jobs, and batches, created before ``before``; returns how many records."""
+
+    @abstractmethod
+    def insert_batch(self, batch: Batch) -> Batch:
+        """Store a new batch (its items' jobs are inserted on their own, first)."""
+
+    @abstractmethod
+    def get_batch(self, batch_id: str) -> Batch | None: ...
+
+    @abstractmethod
+    def _replace_batch(self, batch_id: str, change: Callable[[Batch], Batch]) -> Batch:
+        """Apply ``change(batch) -> batch`` atomically and store the result; :class:`NotFound` if missing."""
+
+    @abstractmethod
+    def watched_batches(self) -> list[Batch]:
+        """Batches whose webhook is still to send (:attr:`Batch.watched`: unclaimed, or claimed and pending),
+        oldest first: what a reaper looks at."""
+
+    def get_many(self, job_ids: Sequence[str]) -> list[Job | None]:
+        """The jobs in the order asked, None where there is none: a batch's items, in one read where the store
+        can (Redis MGET, one SQL query)."""
+        return [self.get(job_id) for job_id in job_ids]
 
     def check(self) -> None:
         """Readiness: raise when the store cannot answer."""
@@ -63,6 +90,35 @@ class JobStore(ABC):
         if job is None:
             raise NotFound(f"no job {job_id}")
         return job
+
+    def require_batch(self, batch_id: str) -> Batch:
+        batch = self.get_batch(batch_id)
+        if batch is None:
+            raise NotFound(f"no batch {batch_id}")
+        return batch
+
+    def update_batch(self, batch_id: str, **fields: Any) -> Batch:
+        def change(batch: Batch) -> Batch:
+            return batch.model_copy(update={**fields, "updated_at": now()})
+
+        return self._replace_batch(batch_id, change)
+
+    def claim_batch_webhook(self, batch_id: str) -> bool:
+        """Take the batch's webhook to send it: True for exactly one caller, however many processes found the
+        batch ended at the same moment; False for the others, for every later call, and for a batch without a
+        webhook. Marks it pending in the same write, so a crash right after loses nothing (a reaper sends it)."""
+        won = [False]
+
+        def change(batch: Batch) -> Batch:
+            # Set on every call, not only when winning: a store may run ``change`` again after a conflict
+            # (Redis), and the last run is the one that was written.
+            won[0] = batch.webhook_url is not None and not batch.webhook_claimed
+            if not won[0]:
+                return batch
+            return batch.model_copy(update={"webhook_claimed": True, "webhook_pending": True, "updated_at": now()})
+
+        self._replace_batch(batch_id, change)
+        return won[0]
 
     def update(self, job_id: str, **fields: Any) -> Job:
         def change(job: Job) -> Job:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from enhanceit.errors import IdempotencyConflict, NotFound
-from enhanceit.jobs.model import Job
+from enhanceit.jobs.model import Batch, Job
 from enhanceit.jobs.store.base import JobStore
 
 
@@ -15,6 +15,7 @@ class MemoryJobStore(JobStore):
     def __init__(self) -> None:
         self._jobs: dict[str, str] = {}
         self._keys: dict[tuple[str, str], tuple[str, str]] = {}
+        self._batches: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def insert(self, job: Job, idempotency: tuple[str, str] | None = None) -> Job:
@@ -69,4 +70,31 @@ class MemoryJobStore(JobStore):
             for job_id in old:
                 del self._jobs[job_id]
             self._keys = {k: v for k, v in self._keys.items() if v[0] not in old}
-            return len(old)
+            batches = [i for i, raw in self._batches.items() if Batch.model_validate_json(raw).created_at < before]
+            for batch_id in batches:
+                del self._batches[batch_id]
+            return len(old) + len(batches)
+
+    def insert_batch(self, batch: Batch) -> Batch:
+        with self._lock:
+            self._batches[batch.id] = batch.model_dump_json()
+        return batch
+
+    def get_batch(self, batch_id: str) -> Batch | None:
+        with self._lock:
+            raw = self._batches.get(batch_id)
+        return None if raw is None else Batch.model_validate_json(raw)
+
+    def _replace_batch(self, batch_id: str, change: Callable[[Batch], Batch]) -> Batch:
+        with self._lock:
+            raw = self._batches.get(batch_id)
+            if raw is None:
+                raise NotFound(f"no batch {batch_id}")
+            batch = change(Batch.model_validate_json(raw))
+            self._batches[batch_id] = batch.model_dump_json()
+            return batch
+
+    def watched_batches(self) -> list[Batch]:
+        with self._lock:
+            batches = [Batch.model_validate_json(raw) for raw in self._batches.values()]
+        return sorted((b for b in batches if b.watched), key=lambda b: b.created_at)

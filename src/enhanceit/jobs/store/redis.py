@@ -2,8 +2,9 @@
 
 Keys (``enhanceit:`` prefix): ``job:<id>`` the job document (JSON), ``idem:<owner>:<key>`` an idempotency
 record, ``idem-of:<id>`` the way back from a job to it, and the sorted set ``unfinished`` (queued and running
-jobs by creation time, and finished ones whose webhook is still to send). Every key expires ``keep_seconds``
-after its last write, so old jobs need no sweep.
+jobs by creation time, and finished ones whose webhook is still to send), ``batch:<id>`` a batch document and
+the sorted set ``batch-hooks`` (batches whose webhook is still to send, by creation time). Every key expires
+``keep_seconds`` after its last write, so old jobs and batches need no sweep.
 Updates are optimistic transactions (WATCH the job, read, change, MULTI/EXEC, retry on conflict): a worker's
 progress and an API's cancel never overwrite each other.
 """
@@ -11,7 +12,7 @@ progress and an API's cancel never overwrite each other.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import redis
 
 from enhanceit.errors import IdempotencyConflict, NotFound, StorageUnavailable
-from enhanceit.jobs.model import Job
+from enhanceit.jobs.model import Batch, Job
 from enhanceit.jobs.store.base import JobStore
 
 
@@ -120,13 +121,65 @@ class RedisJobStore(JobStore):
         return [j for j in jobs if j.status.finished and j.webhook_pending]
 
     def purge(self, before: datetime) -> int:
-        """Job keys expire by themselves; this only drops index entries whose job has expired."""
+        """Job and batch keys expire by themselves; this only drops index entries whose record has expired."""
+        gone = 0
         with _redis_errors():
-            ids = [i.decode() for i in self.client.zrangebyscore(self._key("unfinished"), 0, before.timestamp())]
-            gone = [i for i in ids if not self.client.exists(self._key("job", i))]
-            if gone:
-                self.client.zrem(self._key("unfinished"), *gone)
-        return len(gone)
+            for index, kind in (("unfinished", "job"), ("batch-hooks", "batch")):
+                ids = [i.decode() for i in self.client.zrangebyscore(self._key(index), 0, before.timestamp())]
+                expired = [i for i in ids if not self.client.exists(self._key(kind, i))]
+                if expired:
+                    self.client.zrem(self._key(index), *expired)
+                gone += len(expired)
+        return gone
+
+    def get_many(self, job_ids: Sequence[str]) -> list[Job | None]:
+        if not job_ids:
+            return []
+        with _redis_errors():
+            raws = self.client.mget([self._key("job", i) for i in job_ids])
+        return [None if raw is None else Job.model_validate_json(raw) for raw in raws]
+
+    def _stage_batch(self, pipe: Any, batch: Batch) -> None:
+        pipe.set(self._key("batch", batch.id), batch.model_dump_json(), ex=self.keep)
+        if batch.watched:
+            pipe.zadd(self._key("batch-hooks"), {batch.id: batch.created_at.timestamp()})
+        else:
+            pipe.zrem(self._key("batch-hooks"), batch.id)
+
+    def insert_batch(self, batch: Batch) -> Batch:
+        with _redis_errors(), self.client.pipeline() as pipe:
+            self._stage_batch(pipe, batch)  # a transaction: the record and its index entry together
+            pipe.execute()
+        return batch
+
+    def get_batch(self, batch_id: str) -> Batch | None:
+        with _redis_errors():
+            raw = self.client.get(self._key("batch", batch_id))
+        return None if raw is None else Batch.model_validate_json(raw)
+
+    def _replace_batch(self, batch_id: str, change: Callable[[Batch], Batch]) -> Batch:
+        key = self._key("batch", batch_id)
+        with _redis_errors(), self.client.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    if raw is None:
+                        pipe.unwatch()
+                        raise NotFound(f"no batch {batch_id}")
+                    batch = change(Batch.model_validate_json(raw))
+                    pipe.multi()
+                    self._stage_batch(pipe, batch)
+                    pipe.execute()
+                    return batch
+                except redis.WatchError:
+                    continue
+
+    def watched_batches(self) -> list[Batch]:
+        with _redis_errors():
+            ids = [i.decode() for i in self.client.zrange(self._key("batch-hooks"), 0, -1)]
+            raws = self.client.mget([self._key("batch", i) for i in ids]) if ids else []
+        return [b for b in (Batch.model_validate_json(r) for r in raws if r is not None) if b.watched]
 
     def check(self) -> None:
         with _redis_errors():

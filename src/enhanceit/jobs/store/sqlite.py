@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 from enhanceit.errors import IdempotencyConflict, NotFound, StorageUnavailable
-from enhanceit.jobs.model import Job
+from enhanceit.jobs.model import Batch, Job
 from enhanceit.jobs.store.base import JobStore
 
 SCHEMA = """
@@ -34,7 +34,16 @@ CREATE TABLE IF NOT EXISTS idempotency (
     job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
     PRIMARY KEY (owner, key)
 );
+CREATE TABLE IF NOT EXISTS batches (
+    id TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    watched INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS batches_watched ON batches (watched, created_at);
 """
+#: Ids per query when reading many jobs at once (SQLite allows 32766 parameters; old builds 999).
+_IDS_PER_QUERY = 500
 
 
 @contextmanager
@@ -136,7 +145,54 @@ class SqliteJobStore(JobStore):
                 "DELETE FROM jobs WHERE status IN ('succeeded', 'failed', 'canceled') AND created_at < ?",
                 (before.isoformat(),),
             )
-            return cur.rowcount
+            batches = self._db.execute("DELETE FROM batches WHERE created_at < ?", (before.isoformat(),))
+            return cur.rowcount + batches.rowcount
+
+    def get_many(self, job_ids: Sequence[str]) -> list[Job | None]:
+        found: dict[str, str] = {}
+        with _sqlite_errors(), self._lock:
+            for start in range(0, len(job_ids), _IDS_PER_QUERY):
+                part = list(job_ids[start : start + _IDS_PER_QUERY])
+                marks = ",".join("?" * len(part))
+                found.update(self._db.execute(f"SELECT id, data FROM jobs WHERE id IN ({marks})", part).fetchall())
+        return [Job.model_validate_json(found[i]) if i in found else None for i in job_ids]
+
+    def _write_batch(self, batch: Batch) -> None:
+        self._db.execute(
+            "INSERT INTO batches (id, created_at, watched, data) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET watched = excluded.watched, data = excluded.data",
+            (batch.id, batch.created_at.isoformat(), int(batch.watched), batch.model_dump_json()),
+        )
+
+    def insert_batch(self, batch: Batch) -> Batch:
+        with _sqlite_errors(), self._lock:
+            self._write_batch(batch)
+        return batch
+
+    def get_batch(self, batch_id: str) -> Batch | None:
+        with _sqlite_errors(), self._lock:
+            row = self._db.execute("SELECT data FROM batches WHERE id = ?", (batch_id,)).fetchone()
+        return None if row is None else Batch.model_validate_json(row[0])
+
+    def _replace_batch(self, batch_id: str, change: Callable[[Batch], Batch]) -> Batch:
+        with _sqlite_errors(), self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT data FROM batches WHERE id = ?", (batch_id,)).fetchone()
+                if row is None:
+                    raise NotFound(f"no batch {batch_id}")
+                batch = change(Batch.model_validate_json(row[0]))
+                self._write_batch(batch)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return batch
+
+    def watched_batches(self) -> list[Batch]:
+        with _sqlite_errors(), self._lock:
+            rows = self._db.execute("SELECT data FROM batches WHERE watched = 1 ORDER BY created_at").fetchall()
+        return [Batch.model_validate_json(r[0]) for r in rows]
 
     def check(self) -> None:
         try:
