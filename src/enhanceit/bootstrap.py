@@ -37,7 +37,7 @@ from enhanceit.metrics import Metrics
 from enhanceit.models.registry import get_model
 from enhanceit.options import DEFAULT_MODEL
 from enhanceit.presets import Presets, load_presets
-from enhanceit.security.apikeys import ApiKeys
+from enhanceit.security.apikeys import ApiKeys, TokenBucket
 from enhanceit.storage import make_storage
 from enhanceit.storage.base import Storage
 
@@ -70,6 +70,8 @@ class Services:
     stopping: threading.Event = field(default_factory=threading.Event)
     #: The named option sets (``ENHANCEIT_PRESETS``), checked when the services are built.
     presets: Presets = field(default_factory=Presets)
+    #: New jobs started by signed URLs, per client address (those URLs carry no API key to count them by).
+    url_limit: TokenBucket = field(default_factory=lambda: TokenBucket(60))
 
 
 def job_store(settings: Settings) -> JobStore:
@@ -136,6 +138,7 @@ def build_services(
         waiters,
         embedded=embedded,
         presets=presets,
+        url_limit=TokenBucket(settings.rate_limit_per_minute),
     )
 
 

@@ -233,6 +233,38 @@ class QueueSettings(BaseModel):
 PRESET_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
+class UrlSettings(BaseModel):
+    """Signed processing URLs, ``GET /v1/u/{signature}/{options}/{source}`` (see :mod:`enhanceit.signedurls`)."""
+
+    key: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="HMAC-SHA256 keys, comma-separated, at least 16 characters each: the first signs, every one "
+        "is accepted (to rotate, put the new key first and drop the old one later); none = the route answers 404",
+    )
+    signature_size: int = Field(
+        32, ge=8, le=32, description="bytes of the HMAC a URL's signature keeps (as imgproxy's signature size)"
+    )
+    freshness_seconds: int = Field(
+        86_400,
+        ge=60,
+        description="a URL's result is served this long (never past its expiry) before the source is fetched again",
+    )
+    allow_unsigned: bool = Field(
+        False,
+        description="DANGEROUS, for development only: accept '_' instead of a signature, so that ANYONE can make "
+        "this server fetch any image and spend its CPU enhancing it with any options",
+    )
+
+    _split = field_validator("key", mode="before")(split_commas)
+
+    @field_validator("key")
+    @classmethod
+    def _long_enough(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        if any(len(k.get_secret_value()) < 16 for k in keys):
+            raise ValueError("each key needs at least 16 characters (e.g. the output of 'openssl rand -hex 32')")
+        return keys
+
+
 class PresetSettings(BaseModel):
     """Named option sets: ``ENHANCEIT_PRESETS='{"thumb2x": {"model": "photo", "scale": 2}}'``, a JSON or YAML
     file of the same shape, or in the YAML config under ``presets:``. Every key but ``file`` and ``only`` names
@@ -295,6 +327,7 @@ class Settings(BaseSettings):
         default_factory=list, description="bearer tokens clients must send; empty = no authentication"
     )
     rate_limit_per_minute: int = Field(60, ge=1, description="requests per minute and API key")
+    urls: UrlSettings = UrlSettings()
     presets: PresetSettings = PresetSettings()
     webhook_secret: SecretStr | None = Field(
         None, description="signs webhooks; unset = generated once into DATA_DIR/.webhook-secret"

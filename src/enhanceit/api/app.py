@@ -3,7 +3,8 @@
 The parts behind the routes (engine, storage, job store, queue, webhooks, metrics) are built and started
 by :mod:`enhanceit.bootstrap`; routes reach them through the typed dependencies in
 :mod:`enhanceit.api.deps`. Every ``/v1`` route is behind the API key (when keys are configured) by way of
-its router, not by a line in each route.
+its router, not by a line in each route; signed URLs (``/v1/u/…``) alone are not: their signature stands in
+for the key.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.state.services = services
     problems.install(app)
-    from enhanceit.api.routes import enhance, jobs, models, system, web
+    from enhanceit.api.routes import enhance, jobs, models, system, urls, web
 
     # Every /v1 route is behind the API key. (No prefix here: the metrics label routes by the path each
     # route declares, and a prefix added at inclusion is not part of it.)
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     for routes in (enhance, jobs, models):
         v1.include_router(routes.router)
     app.include_router(v1)
+    app.include_router(urls.router)  # for <img src>: no Authorization header, the signature instead
     app.include_router(system.router)
     app.include_router(web.router)
     app.mount("/static", web.Static(directory=static_dir(), check_dir=False), name="static")

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 
 from enhanceit import __version__
 from enhanceit.allocator import configure_process
-from enhanceit.cli import config, models, serve, storage, upscale, worker
+from enhanceit.cli import config, models, serve, storage, upscale, url, worker
 from enhanceit.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 from enhanceit.errors import EnhanceItError, InvalidRequest
 
-COMMANDS = (upscale, models, serve, worker, config, storage)
+COMMANDS = (upscale, models, serve, worker, config, storage, url)
 
 
 def parser() -> argparse.ArgumentParser:

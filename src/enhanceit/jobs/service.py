@@ -62,7 +62,10 @@ class JobService:
         webhook_url: str | None = None,
         owner: str = "anonymous",
         idempotency_key: str | None = None,
+        job_id: str | None = None,
     ) -> Job:
+        """``job_id``: the new job's id, when the caller derives it to find the job again by reading it (a signed
+        URL's job, see :mod:`enhanceit.api.routes.urls`); a random one otherwise."""
         if (url is None) == (upload is None):
             raise InvalidRequest("give either image_url or a file")
         # an unknown model, one not enabled here, or a noise level it lacks: refused now, not a failed job later
@@ -74,6 +77,8 @@ class JobService:
         fingerprint = self._fingerprint(options, url, upload, webhook_url)
         source = Source(url=url, filename=upload.filename if upload else None)
         job = Job(options=options, source=source, webhook_url=webhook_url, owner=owner)
+        if job_id is not None:
+            job = job.model_copy(update={"id": job_id})
         if not self.queue.has_room():
             raise Busy("too many jobs are waiting; try again later", retry_after=self.queue.retry_after())
         if upload is not None:

@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import Field, ValidationError, field_validator
 from starlette.datastructures import UploadFile
 
+from enhanceit import signedurls
 from enhanceit.api import problems
 from enhanceit.api.deps import Owner, ServicesDep
 from enhanceit.api.jsonbody import read_json
@@ -250,8 +251,17 @@ async def _reread(services: Services, job: Job) -> Job:
     return found
 
 
-def job_response(services: Services, job: Job, waited: bool = False) -> Response:
+def rendered(services: Services, job: Job) -> dict[str, Any]:
+    """The job as clients see it, with ``signed_url``: a signed URL of the same image and options (the web
+    page's "Copy link"), when the job came from an ``image_url`` and this server has a URL key."""
     body = services.jobs.render(job)
+    source = job.source.url
+    body["signed_url"] = signedurls.link(services.settings, services.presets, source, job.options) if source else None
+    return body
+
+
+def job_response(services: Services, job: Job, waited: bool = False) -> Response:
+    body = rendered(services, job)
     location = f"/v1/jobs/{job.id}"
     if job.status == JobStatus.FAILED and job.error is not None:
         e = job.error
