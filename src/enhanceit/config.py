@@ -212,6 +212,18 @@ class JobSettings(BaseModel):
     retry_max_seconds: float = Field(30.0, gt=0, description="longest wait between retries of a transient fault")
 
 
+class BatchSettings(BaseModel):
+    """``POST /v1/batches``: several images at once, each an ordinary job."""
+
+    max_items: int = Field(
+        100,
+        ge=1,
+        le=10_000,
+        description="most items one batch may hold (all must fit in the queue at once: see jobs.max_queue and "
+        "queue.max_depth)",
+    )
+
+
 class QueueSettings(BaseModel):
     """The distributed mode: Dramatiq on Redis. Unset ``url`` = jobs run inside the API process."""
 
@@ -322,6 +334,7 @@ class Settings(BaseSettings):
         None, description="HMAC key for local file URLs; unset = generated once into DATA_DIR/.signing-key"
     )
     jobs: JobSettings = JobSettings()
+    batches: BatchSettings = BatchSettings()
     queue: QueueSettings = QueueSettings()
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="bearer tokens clients must send; empty = no authentication"

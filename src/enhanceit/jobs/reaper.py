@@ -9,7 +9,9 @@ finds (every worker runs it periodically, the API once at start and then periodi
 * running with a lapsed lease (its worker died, hangs, or lost Redis): re-queued and re-sent, or canceled if a
   cancel was asked for;
 * queued, untouched for a lease's length, and with no message waiting for it in the queue: re-sent;
-* finished with its webhook still pending (its round gave up, or died with its process): sent again.
+* finished with its webhook still pending (its round gave up, or died with its process): sent again;
+* a batch whose items all ended and whose webhook nobody claimed (its last item ended here, by a cancel, or in
+  a process that died before looking): its webhook sent; a claimed one still pending: sent again.
 
 Re-sending is safe because a job is claimed atomically (:meth:`JobStore.claim`): a duplicate message finds
 the job held or finished and is dropped. Several reapers at once are safe for the same reason, and because
@@ -23,6 +25,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from enhanceit.config import JobSettings
 from enhanceit.errors import EnhanceItError
@@ -31,6 +34,9 @@ from enhanceit.jobs.model import Job, JobError, JobStatus, now
 from enhanceit.jobs.queue.base import JobQueue
 from enhanceit.jobs.store.base import JobStore, lease_lapsed
 from enhanceit.jobs.webhooks import MAX_ROUNDS, RESEND_AFTER_SECONDS
+
+if TYPE_CHECKING:
+    from enhanceit.jobs.batches import BatchCompletion
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +49,7 @@ class Reaped:
     canceled: list[str] = field(default_factory=list)
     requeued: list[str] = field(default_factory=list)
     resent: list[str] = field(default_factory=list)
-    #: Jobs whose webhook was sent again.
+    #: Jobs and batches whose webhook was sent again (a batch's: or sent, nobody having claimed it).
     webhooks: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
@@ -58,11 +64,13 @@ class Reaper:
         settings: JobSettings,
         notify: Callable[[Job], None] | None = None,
         resend_after: float = RESEND_AFTER_SECONDS,
+        batches: BatchCompletion | None = None,
     ) -> None:
         self.store = store
         self.queue = queue
         self.settings = settings
         self.notify = notify
+        self.batches = batches
         #: A pending webhook whose job was last written this long ago is sent again (0: every one, as at the
         #: start of an embedded service, whose earlier rounds died with it).
         self.resend_after = resend_after
@@ -72,7 +80,8 @@ class Reaper:
         done = Reaped()
         at = now()
         waiting: set[str] | None = None
-        for job in self.store.unfinished():
+        unfinished = self.store.unfinished()
+        for job in unfinished:
             try:
                 if at > deadline_of(job, self.settings):
                     self._end(job, done)
@@ -90,6 +99,9 @@ class Reaper:
                 logger.warning("reaper: job %s: %s", job.id, e.detail)
         if self.notify is not None:
             self._resend_webhooks(at, done)
+        if self.batches is not None:
+            ended = {*done.failed, *done.canceled}
+            self._watch_batches(at, {j.id for j in unfinished} - ended, done)
         if done:
             logger.info(
                 "reaper: %d failed, %d canceled, %d re-queued, %d re-sent, %d webhooks sent again",
@@ -118,6 +130,28 @@ class Reaper:
                 done.webhooks.append(job.id)
             except EnhanceItError as e:
                 logger.warning("reaper: job %s: %s", job.id, e.detail)
+
+    def _watch_batches(self, at: datetime, unfinished: set[str], done: Reaped) -> None:
+        """Batches with a webhook still to send. An unclaimed one none of whose items is among the ``unfinished``
+        jobs is settled (its items are read again first); a claimed one still pending after ``resend_after`` gets
+        another round, up to ``MAX_ROUNDS``, as a job's webhook does."""
+        assert self.batches is not None
+        for batch in self.store.watched_batches():
+            try:
+                if not batch.webhook_claimed:
+                    if unfinished.isdisjoint(batch.job_ids) and self.batches.settle(batch.id):
+                        done.webhooks.append(batch.id)
+                    continue
+                if batch.updated_at > at - timedelta(seconds=self.resend_after):
+                    continue  # its round may still be running
+                if batch.webhook_rounds >= MAX_ROUNDS:
+                    self.store.update_batch(batch.id, webhook_pending=False)
+                    logger.warning("reaper: batch %s: webhook given up after %d rounds", batch.id, batch.webhook_rounds)
+                    continue
+                self.batches.send(self.store.update_batch(batch.id, webhook_rounds=batch.webhook_rounds + 1))
+                done.webhooks.append(batch.id)
+            except EnhanceItError as e:  # one batch's trouble must not stop the sweep
+                logger.warning("reaper: batch %s: %s", batch.id, e.detail)
 
     def _end(self, job: Job, done: Reaped) -> None:
         from enhanceit.jobs.runner import past_deadline

@@ -66,14 +66,7 @@ class JobService:
     ) -> Job:
         """``job_id``: the new job's id, when the caller derives it to find the job again by reading it (a signed
         URL's job, see :mod:`enhanceit.api.routes.urls`); a random one otherwise."""
-        if (url is None) == (upload is None):
-            raise InvalidRequest("give either image_url or a file")
-        # an unknown model, one not enabled here, or a noise level it lacks: refused now, not a failed job later
-        check_request(self.engine.registry, options.model, options.noise, options.scale)
-        if url is not None:
-            check_at_submit(url, self.settings.fetch)
-        if webhook_url is not None:
-            check_at_submit(webhook_url, self.settings.fetch)
+        self.check(options, url=url, upload=upload, webhook_url=webhook_url)
         fingerprint = self._fingerprint(options, url, upload, webhook_url)
         source = Source(url=url, filename=upload.filename if upload else None)
         job = Job(options=options, source=source, webhook_url=webhook_url, owner=owner)
@@ -82,16 +75,10 @@ class JobService:
         if not self.queue.has_room():
             raise Busy("too many jobs are waiting; try again later", retry_after=self.queue.retry_after())
         if upload is not None:
-            prepared = prepare(upload.path, options, self.engine, self.settings.limits)  # the header, read once
-            job = job.model_copy(update={"input": prepared.info})
-            reused = self.runner.results.find(result_key(upload.sha256, prepared), prepared.format)
-            if reused is not None:
-                done = {**reuse_fields(reused, upload.path, prepared), "status": JobStatus.SUCCEEDED}
-                job = job.model_copy(update={**done, "finished_at": now()})
+            job = self.read_header(job, upload)
+            if job.status.finished:  # an identical request's result, reused
                 return self._insert(job, idempotency_key, fingerprint)
-            key = f"uploads/{job.id}"  # one per job: the runner deletes it when the job ends
-            self.storage.put_file(key, upload.path, "application/octet-stream", now() + UPLOAD_TTL)
-            job = job.model_copy(update={"source": source.model_copy(update={"upload_key": key})})
+            job = self.store_upload(job, upload)
         stored = self._insert(job, idempotency_key, fingerprint)
         if stored.id != job.id:  # the same request again, under the same Idempotency-Key
             return stored
@@ -105,6 +92,36 @@ class JobService:
         except StorageUnavailable as e:  # recorded but not sent: accepted all the same, the reaper sends it
             logger.warning("job recorded but not queued (%s); the reaper will queue it", e.detail)
         return stored
+
+    def check(
+        self, options: EnhanceOptions, *, url: str | None, upload: Upload | None, webhook_url: str | None = None
+    ) -> None:
+        """What a request is refused for before anything is read or stored (a batch checks every item so)."""
+        if (url is None) == (upload is None):
+            raise InvalidRequest("give either image_url or a file")
+        # an unknown model, one not enabled here, or a noise level it lacks: refused now, not a failed job later
+        check_request(self.engine.registry, options.model, options.noise, options.scale)
+        if url is not None:
+            check_at_submit(url, self.settings.fetch)
+        if webhook_url is not None:
+            check_at_submit(webhook_url, self.settings.fetch)
+
+    def read_header(self, job: Job, upload: Upload) -> Job:
+        """The upload's header, read once, checked (format, pixels, plan) and kept on the job; the job comes back
+        finished when an identical request's result can be reused. Nothing is stored yet."""
+        prepared = prepare(upload.path, job.options, self.engine, self.settings.limits)
+        job = job.model_copy(update={"input": prepared.info})
+        reused = self.runner.results.find(result_key(upload.sha256, prepared), prepared.format)
+        if reused is None:
+            return job
+        done = {**reuse_fields(reused, upload.path, prepared), "status": JobStatus.SUCCEEDED}
+        return job.model_copy(update={**done, "finished_at": now()})
+
+    def store_upload(self, job: Job, upload: Upload) -> Job:
+        """Put the upload where a worker reads it: one key per job, deleted by the runner when the job ends."""
+        key = f"uploads/{job.id}"
+        self.storage.put_file(key, upload.path, "application/octet-stream", now() + UPLOAD_TTL)
+        return job.model_copy(update={"source": job.source.model_copy(update={"upload_key": key})})
 
     def _insert(self, job: Job, key: str | None, fingerprint: str) -> Job:
         return self.store.insert(job, (key, fingerprint) if key else None)
@@ -128,8 +145,12 @@ class JobService:
         return job
 
     def cancel(self, job_id: str, owner: str | None = None) -> Job:
-        self.get(job_id, owner)
-        return self.store.request_cancel(job_id)
+        before = self.get(job_id, owner)
+        job = self.store.request_cancel(job_id)
+        if job.status.finished and not before.status.finished:
+            # A queued job ends here, with no runner to tell the observers (a batch it ends, the metrics).
+            self.runner.observer.finished(job)
+        return job
 
     def render(self, job: Job) -> dict[str, Any]:
         return render(job, self.storage)

@@ -16,7 +16,9 @@ same write as its end; ``settled`` clears it once the receiver took the message 
 round that gave up, or one that a stop or crash cut short, leaves it set, and a reaper sends it again
 (:mod:`enhanceit.jobs.reaper`): at the next start of an embedded service, or after
 :data:`RESEND_AFTER_SECONDS` in the distributed mode, up to :data:`MAX_ROUNDS` rounds. A receiver may see a
-message twice, with the same ``webhook-id``.
+message twice, with the same ``webhook-id``. A batch's one webhook, when its last item ends
+(:mod:`enhanceit.jobs.batches`), goes through the same sender (:meth:`WebhookSender.send`): the same signing,
+retries and rounds.
 """
 
 from __future__ import annotations
@@ -102,13 +104,24 @@ class WebhookSender:
         """Deliver in the background; the job's own outcome never depends on it."""
         if job.webhook_url:
             body = json.dumps({"type": f"job.{job.status.value}", "job": self._render(job)}, default=str).encode()
-            self._pool.submit(self._round, job.id, job.webhook_url, f"{job.id}.{job.status.value}", body)
+            settled = self.settled
+            self.send(
+                job.webhook_url,
+                f"{job.id}.{job.status.value}",
+                body,
+                settled=None if settled is None else lambda: settled(job.id),
+            )
 
-    def _round(self, job_id: str, url: str, message_id: str, body: bytes) -> None:
+    def send(self, url: str, message_id: str, body: bytes, settled: Callable[[], object] | None = None) -> None:
+        """Deliver any message in the background, signed and retried as a job's (a batch's end): ``settled`` is
+        called once it needs no more rounds."""
+        self._pool.submit(self._round, url, message_id, body, settled)
+
+    def _round(self, url: str, message_id: str, body: bytes, settled: Callable[[], object] | None) -> None:
         outcome = self.deliver(url, message_id, body)
-        if outcome is not None and self.settled is not None:
+        if outcome is not None and settled is not None:
             try:
-                self.settled(job_id)
+                settled()
             except EnhanceItError as e:  # the job store is away: the webhook is sent again later, at worst
                 logger.warning("webhook delivered, but not recorded as delivered: %s", e.detail)
 

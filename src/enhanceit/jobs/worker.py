@@ -23,6 +23,7 @@ from typing import Any
 import dramatiq
 
 from enhanceit.config import Settings
+from enhanceit.jobs.batches import BatchCompletion
 from enhanceit.jobs.queue.dramatiq import WORKER_POLL_MS, DramatiqQueue, declare, make_broker
 from enhanceit.jobs.reaper import Reaper
 from enhanceit.jobs.runner import JobRunner
@@ -41,11 +42,19 @@ def _job_actor(runner: Any) -> Any:
     return enhance
 
 
-def serve(settings: Settings, threads: int, runner: JobRunner, store: JobStore, webhooks: WebhookSender) -> int:
+def serve(
+    settings: Settings,
+    threads: int,
+    runner: JobRunner,
+    store: JobStore,
+    webhooks: WebhookSender,
+    batches: BatchCompletion | None = None,
+) -> int:
     """Run jobs from the queue with a runner built by :mod:`enhanceit.bootstrap`, until SIGTERM/SIGINT."""
     broker = make_broker(settings, give_up=runner.give_up)
     actor = declare(broker, settings, _job_actor(runner))
-    reaper = Reaper(store, DramatiqQueue(settings, broker, actor), settings.jobs, notify=webhooks.notify)
+    queue = DramatiqQueue(settings, broker, actor)
+    reaper = Reaper(store, queue, settings.jobs, notify=webhooks.notify, batches=batches)
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=WORKER_POLL_MS)
     worker.queue_prefetch = threads  # fetch only what we can start now
     stop = threading.Event()

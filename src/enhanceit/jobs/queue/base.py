@@ -30,6 +30,15 @@ class JobQueue(ABC):
     def has_room(self) -> bool:
         """Whether ``submit`` would accept a job now (checked before an upload is stored)."""
 
+    def room(self) -> int:
+        """How many more jobs ``submit`` would take now: a batch is accepted only when all its items fit."""
+        return 1 if self.has_room() else 0
+
+    def capacity(self) -> int | None:
+        """The most jobs the queue takes at once when idle (None: no fixed bound): a batch of more can never fit,
+        however long its client waits."""
+        return None
+
     @abstractmethod
     def depth(self) -> int:
         """Jobs waiting (not yet running)."""

@@ -160,6 +160,12 @@ class DramatiqQueue(JobQueue):
     def has_room(self) -> bool:
         return self.depth() < self.settings.queue.max_depth
 
+    def room(self) -> int:
+        return max(0, self.settings.queue.max_depth - self.depth())
+
+    def capacity(self) -> int:
+        return self.settings.queue.max_depth
+
     def submit(self, job_id: str) -> None:
         if not self.has_room():
             raise Busy(f"{self.depth()} jobs are waiting for a worker; try again later", retry_after=self.retry_after())

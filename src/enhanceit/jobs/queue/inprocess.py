@@ -43,6 +43,14 @@ class InProcessQueue(JobQueue):
     def has_room(self) -> bool:
         return self._accepting and self._queue.qsize() < self._max_queue + max(0, self._workers - self._running)
 
+    def room(self) -> int:
+        if not self._accepting:
+            return 0
+        return max(0, self._max_queue + max(0, self._workers - self._running) - self._queue.qsize())
+
+    def capacity(self) -> int:
+        return self._max_queue + self._workers
+
     def submit(self, job_id: str) -> None:
         with self._lock:
             if not self._accepting:
