@@ -246,6 +246,10 @@ function show(j) {
   a.download = fileName(name, model, r.format);
   a.textContent = `Download ${r.format.toUpperCase()} · ${r.width}×${r.height}${frames(r)} · ${bytes(r.bytes)}`;
   $('expires').textContent = expiry(r.expires_at);
+  const c = $('copy'); // a signed URL of the same image (from an address, and the server has a URL key)
+  c.hidden = !j.signed_url;
+  c.href = j.signed_url ? new URL(j.signed_url, location.href).href : '#';
+  c.textContent = 'Copy link';
   pos = 0.5;
   setZoom(fit());
   $('result').scrollIntoView({ block: 'nearest' });
@@ -400,6 +404,11 @@ $('form').addEventListener('submit', submit);
 $('model').addEventListener('change', () => modelChanged());
 $('format').addEventListener('change', formatChanged);
 $('cancel').addEventListener('click', cancel);
+$('copy').onclick = async (e) => { // still a link: where the clipboard is refused, its menu copies it
+  e.preventDefault();
+  const c = $('copy');
+  try { await navigator.clipboard.writeText(c.href); c.textContent = 'Link copied'; } catch { showError(local('Copying was refused: right-click the link to copy it.')); }
+};
 for (const [id, v] of [['scale', 'custom'], ['width', 'width']]) $(id).addEventListener('input', () => { document.querySelector(`input[value="${v}"]`).checked = true; });
 async function saveKey() { // every /v1 call needs it, the model list too: load that now if it failed
   const k = $('key').value.trim(); store(KEY, k); $('key').value = ''; hideError(); $('keyForget').hidden = !k;
