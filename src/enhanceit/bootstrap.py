@@ -23,6 +23,7 @@ from enhanceit import logs
 from enhanceit.allocator import configure_process
 from enhanceit.config import Settings
 from enhanceit.engine.runtime import Engine, engine_from
+from enhanceit.jobs.batches import BatchCompletion, BatchService
 from enhanceit.jobs.model import JobStatus, now
 from enhanceit.jobs.queue.base import JobQueue
 from enhanceit.jobs.queue.inprocess import InProcessQueue
@@ -61,6 +62,7 @@ class Services:
     metrics: Metrics
     api_keys: ApiKeys
     waiters: Waiters
+    batches: BatchService
     #: The queue when it runs jobs in this process and no other process does (the embedded default):
     #: jobs left unfinished by the last run are resumed here at start, and no reaper is needed.
     embedded: InProcessQueue | None = None
@@ -112,7 +114,9 @@ def build_services(
     metrics = Metrics()
     webhooks = webhook_sender(settings, storage, store)
     waiters = Waiters()
-    runner = JobRunner(settings, engine, storage, store, notify=webhooks.notify, observer=Observers(metrics, waiters))
+    completion = BatchCompletion(store, storage, webhooks)  # a runner ending a batch's last job sends its webhook
+    observer = Observers(metrics, waiters, completion)
+    runner = JobRunner(settings, engine, storage, store, notify=webhooks.notify, observer=observer)
     embedded = None
     if queue is None and settings.queue.url is not None:
         from enhanceit.jobs.queue.dramatiq import DramatiqQueue
@@ -121,6 +125,7 @@ def build_services(
     elif queue is None:
         queue = embedded = InProcessQueue(runner.run, settings.jobs.max_concurrent, settings.jobs.max_queue)
     jobs = JobService(settings, engine, storage, store, queue, runner)
+    batches = BatchService(jobs, completion)
     metrics.watch_queue(queue.depth, queue.running)
     metrics.watch_engine(lambda: len(engine.loaded()), engine.loaded_mb)
     keys = ApiKeys([k.get_secret_value() for k in settings.api_keys], settings.rate_limit_per_minute)
@@ -136,6 +141,7 @@ def build_services(
         metrics,
         keys,
         waiters,
+        batches=batches,
         embedded=embedded,
         presets=presets,
         url_limit=TokenBucket(settings.rate_limit_per_minute),
@@ -160,9 +166,13 @@ def start(services: Services) -> None:
     if services.embedded is not None:
         _resume(services, services.embedded)
     else:  # workers elsewhere: a reaper here too, first pass at start (off the start path: Redis may be away)
-        Reaper(services.store, services.queue, services.settings.jobs, notify=services.webhooks.notify).start(
-            services.stopping
-        )
+        Reaper(
+            services.store,
+            services.queue,
+            services.settings.jobs,
+            notify=services.webhooks.notify,
+            batches=services.batches.completion,
+        ).start(services.stopping)
     threading.Thread(target=_preload, args=(services,), daemon=True, name="enhanceit-preload").start()
     threading.Thread(target=_housekeeping, args=(services,), daemon=True, name="enhanceit-sweeper").start()
 
@@ -203,7 +213,14 @@ def _resume(services: Services, queue: InProcessQueue) -> None:
         if job.status == JobStatus.RUNNING:
             services.store.requeue(job.id, lapsed_at=None)
     # fails those past their deadline, and sends every webhook still pending: its round died with the process
-    Reaper(services.store, queue, services.settings.jobs, notify=services.webhooks.notify, resend_after=0).sweep()
+    Reaper(
+        services.store,
+        queue,
+        services.settings.jobs,
+        notify=services.webhooks.notify,
+        resend_after=0,
+        batches=services.batches.completion,
+    ).sweep()
     waiting = [j.id for j in services.store.unfinished()]
     if waiting:
         logger.info("resuming %d unfinished jobs", len(waiting))
@@ -255,8 +272,9 @@ def _worker_process(settings: Settings, threads: int) -> int:
     storage = make_storage(settings)
     store = job_store(settings)
     webhooks = webhook_sender(settings, storage, store)
-    runner = JobRunner(settings, engine, storage, store, notify=webhooks.notify)
+    completion = BatchCompletion(store, storage, webhooks)
+    runner = JobRunner(settings, engine, storage, store, notify=webhooks.notify, observer=completion)
     try:
-        return serve(settings, threads, runner, store, webhooks)
+        return serve(settings, threads, runner, store, webhooks, completion)
     finally:
         stop_sweeping.set()

@@ -47,12 +47,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.state.services = services
     problems.install(app)
-    from enhanceit.api.routes import enhance, jobs, models, system, urls, web
+    from enhanceit.api.routes import batches, enhance, jobs, models, system, urls, web
 
     # Every /v1 route is behind the API key. (No prefix here: the metrics label routes by the path each
     # route declares, and a prefix added at inclusion is not part of it.)
     v1 = APIRouter(dependencies=[Depends(caller)])
-    for routes in (enhance, jobs, models):
+    for routes in (enhance, jobs, batches, models):
         v1.include_router(routes.router)
     app.include_router(v1)
     app.include_router(urls.router)  # for <img src>: no Authorization header, the signature instead

@@ -55,8 +55,9 @@ def install(app: FastAPI) -> None:
         return problem(exc.status_code, str(exc.detail), str(exc.detail), slug)
 
 
-def invalid(errors: Any) -> JSONResponse:
-    """400 for parameters that do not validate, each field's complaint listed."""
+def invalid(errors: Any, **extra: Any) -> JSONResponse:
+    """400 for parameters that do not validate, each field's complaint listed (``extra``: more members, such as
+    the index of a batch's item they are of)."""
     details = [{"field": where, "message": message} for where, message in field_errors(errors)]
     text = "; ".join(f"{d['field']}: {d['message']}" if d["field"] else d["message"] for d in details)
-    return problem(400, "Invalid request", text or "invalid request", "invalid-request", errors=details)
+    return problem(400, "Invalid request", text or "invalid request", "invalid-request", errors=details, **extra)
