@@ -5,6 +5,10 @@
     with Client("http://127.0.0.1:8000", api_key="key1") as client:
         result = client.enhance("photo.jpg", model="photo", scale=2)       # result.content: the image
         client.enhance("https://example.com/cat.jpg", output="cat-2x.webp", format="webp")  # saved
+        batch = client.batch(["https://example.com/a.jpg", "https://example.com/b.jpg"], scale=2)
+        client.archive(batch["id"], "results.zip")
+
+    sign_url("url key", "https://example.com/cat.jpg", model="photo", format="webp")  # /v1/u/…, for <img src>
 
 What it does for the caller, so that a script is three lines:
 
@@ -22,8 +26,8 @@ from __future__ import annotations
 
 import mimetypes
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -31,7 +35,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-__all__ = ["Client", "ProblemError", "Result"]
+__all__ = ["Client", "ProblemError", "Result", "sign_url"]
 
 #: How long the server may hold a request open waiting for the job (it caps this itself).
 DEFAULT_WAIT_SECONDS = 30
@@ -120,6 +124,59 @@ class Client:
         """A job's record as the server shows it."""
         return _json(self._checked(self._http.get(f"v1/jobs/{job_id}")))
 
+    def batch(
+        self,
+        images: Sequence[str | Path],
+        *,
+        webhook_url: str | None = None,
+        wait: bool = True,
+        deadline: float = DEFAULT_DEADLINE_SECONDS,
+        **options: Any,
+    ) -> dict[str, Any]:
+        """Enhance ``images`` (all URLs, sent as JSON; or all paths, uploaded in one multipart request) as
+        one batch with the shared ``options``; its view once every item has ended (or at once, without
+        ``wait``). Items that failed are in it with their errors: only a refused batch raises."""
+        urls = [i for i in images if isinstance(i, str) and i.startswith(("http://", "https://"))]
+        until = time.monotonic() + deadline
+        while True:
+            if len(urls) == len(images):
+                body = {"items": [{"image_url": u} for u in urls], "options": options, "webhook_url": webhook_url}
+                response = self._http.post("v1/batches", json={k: v for k, v in body.items() if v is not None})
+            elif not urls:
+                response = self._post_files([Path(i) for i in images], options, webhook_url)
+            else:
+                raise ValueError("a batch is all URLs or all files")
+            if response.status_code not in _TRY_AGAIN or not _pause(response, until):
+                break
+        view = _json(self._checked(response))
+        while wait and view.get("status") == "running":
+            if not _pause(response, until):
+                raise ProblemError(504, {"title": "Timeout", "detail": f"batch {view.get('id')} did not end in time"})
+            response = self._http.get(f"v1/batches/{view['id']}")
+            view = _json(self._checked(response))
+        return view
+
+    def archive(self, batch_id: str, output: str | Path) -> Path:
+        """The batch's results as a zip (with a manifest.json of the items that have none), saved at
+        ``output`` as it streams."""
+        path = Path(output)
+        partial = path.with_name(f".{path.name}.part")
+        with self._http.stream("GET", f"v1/batches/{batch_id}/archive") as response:
+            self._checked(response)
+            with partial.open("wb") as f:
+                for chunk in response.iter_bytes():
+                    f.write(chunk)
+        partial.replace(path)
+        return path
+
+    def _post_files(self, paths: list[Path], options: Mapping[str, Any], webhook_url: str | None) -> httpx.Response:
+        fields = {k: _field(v) for k, v in options.items() if v is not None}
+        if webhook_url:
+            fields["webhook_url"] = webhook_url
+        with ExitStack() as stack:
+            files = [("file", stack.enter_context(_upload(p))) for p in paths]
+            return self._http.post("v1/batches", files=files, data=fields)
+
     def _submit(self, image: str | Path, options: Mapping[str, Any], until: float) -> httpx.Response:
         headers = {"Prefer": f"wait={self.wait}"}
         while True:
@@ -170,6 +227,17 @@ class Client:
         except ValueError:
             problem = {"title": response.reason_phrase, "detail": response.text[:200]}
         raise ProblemError(response.status_code, problem if isinstance(problem, dict) else {})
+
+
+def sign_url(key: str, source: str, *, presets: Sequence[str] = (), size: int = 32, **options: Any) -> str:
+    """The path of a signed processing URL (``/v1/u/…``; put the server's origin before it) that serves
+    ``source`` enhanced with ``options`` (the API's names: ``model``, ``scale``, ``format``…) or the named
+    ``presets``, signed with ``key`` as the server's ``ENHANCEIT_URLS_KEY`` (its first key) and
+    ``ENHANCEIT_URLS_SIGNATURE_SIZE`` (``size``) sign them."""
+    from enhanceit.security.urlsigning import UrlKeys
+    from enhanceit.signedurls import pairs, signed_path
+
+    return signed_path(UrlKeys([key.encode()], size), source, pairs(options, presets))
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

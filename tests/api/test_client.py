@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from enhanceit.client import Client, ProblemError
+from enhanceit.client import Client, ProblemError, sign_url
 from enhanceit.engine.fake import fake_engine
 from tests.api.conftest import decode, make_settings, png_bytes, start
 from tests.api.servers import HttpStub, LiveServer, send
@@ -89,3 +91,49 @@ class _Counting(httpx.HTTPTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         self.paths.append(request.url.path)
         return super().handle_request(request)
+
+
+URL_KEY = "a-url-key-of-sixteen-or-more"
+
+
+def test_a_batch_of_urls_and_its_archive(tmp_path: Path, images: HttpStub) -> None:
+    images.routes["/a.png"] = send(200, png_bytes(), "image/png")
+    images.routes["/b.png"] = send(200, png_bytes(), "image/png")
+    live, _ = start(make_settings(tmp_path, api_keys=["k1"]), engine=fake_engine())
+    with live, Client(live.url, api_key="k1") as client:
+        view = client.batch([images.url("/a.png"), images.url("/b.png"), images.url("/missing.png")], format="webp")
+        assert view["status"] == "completed_with_failures"
+        assert [i["status"] for i in view["items"]] == ["succeeded", "succeeded", "failed"]
+        saved = client.archive(view["id"], tmp_path / "results.zip")
+    with zipfile.ZipFile(saved) as archive:
+        names = archive.namelist()
+        assert len([n for n in names if n.endswith(".webp")]) == 2
+        assert json.loads(archive.read("manifest.json"))["missing"][0]["index"] == 2
+
+
+def test_a_batch_of_files(tmp_path: Path) -> None:
+    files = []
+    for name in ("a.png", "b.png"):
+        (tmp_path / name).write_bytes(png_bytes())
+        files.append(tmp_path / name)
+    live, _ = start(make_settings(tmp_path), engine=fake_engine())
+    with live, Client(live.url) as client:
+        view = client.batch(files, scale=3)
+    assert view["status"] == "succeeded"
+    assert [i["result"]["width"] for i in view["items"]] == [96, 96]
+
+
+def test_sign_url_makes_a_url_the_server_serves(tmp_path: Path, images: HttpStub) -> None:
+    images.routes["/cat.png"] = send(200, png_bytes(), "image/png")
+    live, _ = start(make_settings(tmp_path, urls={"key": URL_KEY}), engine=fake_engine())
+    path = sign_url(URL_KEY, images.url("/cat.png"), model="waifu2x-cunet", scale=2, format="png")
+    with live:
+        r = httpx.get(live.url + path, timeout=30)
+        assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+        assert decode(r.content).shape[:2] == (64, 64)
+        assert (
+            httpx.get(
+                live.url + sign_url("another-key-of-sixteen-chars", images.url("/cat.png")), timeout=30
+            ).status_code
+            == 403
+        )
