@@ -21,6 +21,7 @@ from enhanceit.engine.probe import Request, probe
 from enhanceit.errors import ModelIntegrityError
 from enhanceit.models import added, ncnnfile
 from enhanceit.models.registry import REGISTRY
+from enhanceit.models.weights import sha256_of
 
 #: PyTorch's and other pickled formats: loading one runs whatever code it holds.
 PICKLED = frozenset({".pth", ".pt", ".ckpt", ".pkl", ".pickle", ".safetensors"})
@@ -89,11 +90,11 @@ def _read(paths: list[Path]) -> tuple[str, str, bytes, str]:
         from enhanceit.models import onnxfile
 
         converted = onnxfile.convert(paths[0])
-        return "onnx", converted.param, converted.weights, _sha256(paths[0])
+        return "onnx", converted.param, converted.weights, sha256_of(paths[0])
     if suffixes == [".bin", ".param"]:
         param, weights = sorted(paths, key=lambda p: p.suffix.lower() != ".param")
         text, data = ncnnfile.load(param, weights)
-        return "ncnn", text, data, f"{_sha256(param)}:{_sha256(weights)}"
+        return "ncnn", text, data, f"{sha256_of(param)}:{sha256_of(weights)}"
     raise ModelIntegrityError("give an ncnn .param and .bin, or one .onnx file")
 
 
@@ -104,11 +105,3 @@ def _multiple(graph: ncnnfile.Graph) -> int:
         if layer.kind == "Convolution":
             multiple *= max(layer.integer(3, 1), layer.integer(13, layer.integer(3, 1)))
     return multiple
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()

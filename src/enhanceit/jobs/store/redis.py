@@ -15,13 +15,16 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 
 from enhanceit.errors import IdempotencyConflict, NotFound, StorageUnavailable
 from enhanceit.jobs.model import Batch, Job
 from enhanceit.jobs.store.base import JobStore
+
+#: A job or a batch record.
+_Record = TypeVar("_Record", Job, Batch)
 
 
 @contextmanager
@@ -83,7 +86,18 @@ class RedisJobStore(JobStore):
         return None if raw is None else Job.model_validate_json(raw)
 
     def _replace(self, job_id: str, change: Callable[[Job], Job]) -> Job:
-        key = self._key("job", job_id)
+        return self._swap(self._key("job", job_id), Job.model_validate_json, change, self._stage, f"no job {job_id}")
+
+    def _swap(
+        self,
+        key: str,
+        parse: Callable[[bytes], _Record],
+        change: Callable[[_Record], _Record],
+        stage: Callable[[Any, _Record], None],
+        missing: str,
+    ) -> _Record:
+        """Read the record at ``key``, ``change`` it and write it back (``stage``) in one optimistic
+        transaction: WATCH, then MULTI/EXEC, again from the read whenever another client wrote in between."""
         with _redis_errors(), self.client.pipeline() as pipe:
             while True:
                 try:
@@ -91,12 +105,12 @@ class RedisJobStore(JobStore):
                     raw = pipe.get(key)
                     if raw is None:
                         pipe.unwatch()
-                        raise NotFound(f"no job {job_id}")
-                    job = change(Job.model_validate_json(raw))
+                        raise NotFound(missing)
+                    record = change(parse(raw))
                     pipe.multi()
-                    self._stage(pipe, job)
+                    stage(pipe, record)
                     pipe.execute()
-                    return job
+                    return record
                 except redis.WatchError:
                     continue
 
@@ -159,21 +173,7 @@ class RedisJobStore(JobStore):
 
     def _replace_batch(self, batch_id: str, change: Callable[[Batch], Batch]) -> Batch:
         key = self._key("batch", batch_id)
-        with _redis_errors(), self.client.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key)
-                    raw = pipe.get(key)
-                    if raw is None:
-                        pipe.unwatch()
-                        raise NotFound(f"no batch {batch_id}")
-                    batch = change(Batch.model_validate_json(raw))
-                    pipe.multi()
-                    self._stage_batch(pipe, batch)
-                    pipe.execute()
-                    return batch
-                except redis.WatchError:
-                    continue
+        return self._swap(key, Batch.model_validate_json, change, self._stage_batch, f"no batch {batch_id}")
 
     def watched_batches(self) -> list[Batch]:
         with _redis_errors():
