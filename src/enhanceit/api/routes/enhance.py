@@ -234,6 +234,7 @@ async def wait_for(services: Services, job: Job, seconds: float) -> Job:
         while not job.status.finished and (left := deadline - loop.time()) > 0 and not stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(finished.wait(), timeout=min(pause, left))
+            finished.clear()  # woken once: the next wait waits again (a record not yet readable is no spin)
             pause = min(longest, pause * 1.5)
             job = await _reread(services, job)
     finally:
