@@ -71,6 +71,8 @@ def probe(request: Request, memory_mb: int = MEMORY_MB, seconds: int = SECONDS, 
         "input": request.input_blob,
         "output": request.output_blob,
         "sides": sides,
+        "memory_mb": memory_mb,
+        "seconds": seconds,
     }
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}
     try:
@@ -80,7 +82,6 @@ def probe(request: Request, memory_mb: int = MEMORY_MB, seconds: int = SECONDS, 
             capture_output=True,
             timeout=seconds + 10,
             env=env,
-            preexec_fn=lambda: _limit(memory_mb, seconds),  # the child is exec-ed at once: no threads yet
             check=False,
         )
     except subprocess.TimeoutExpired:
@@ -149,7 +150,10 @@ def _tiling(request: Request, sides: Sequence[int], runs: list[dict[str, Any]]) 
 
 
 def _child(args: dict[str, Any]) -> dict[str, Any]:
-    """In the probe process: load the net with ncnn, run it on each side, report shapes, finiteness, memory."""
+    """In the probe process: limit itself, then load the net with ncnn, run it on each side, report shapes,
+    finiteness, memory. The limits are set here, before the net's files are opened, rather than between
+    fork and exec (``preexec_fn`` is unsafe in a parent with threads, as a server or a test runner has)."""
+    _limit(int(args["memory_mb"]), int(args["seconds"]))
     import ncnn
     import numpy as np
 
