@@ -123,6 +123,12 @@ def test_an_id_of_the_zoo_or_one_already_added_is_refused(models_dir: Path, caps
     assert "already added" in capsys.readouterr().err
 
 
+def test_a_licence_must_be_stated(models_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert add("no-licence", *upconv7_files(), "--scale", "2", "--licence", " ") == 1
+    assert "--licence: say under which licence" in capsys.readouterr().err
+    assert not (models_dir / "added").exists()
+
+
 def test_a_net_that_scales_otherwise_than_given_is_refused(
     models_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -30,6 +30,8 @@ PICKLED = frozenset({".pth", ".pt", ".ckpt", ".pkl", ".pickle", ".safetensors"})
 def add_model(args: argparse.Namespace, models_dir: Path) -> str:
     """Check, convert, probe and save the model ``args`` describe; the line that says what was added."""
     added.check_id(args.id)
+    if not args.licence.strip():
+        raise ModelIntegrityError("--licence: say under which licence the weights are (an SPDX id, or words)")
     if args.id in REGISTRY.ids():
         raise ModelIntegrityError(f"{args.id!r} is a built-in model's id; choose another")
     if (added.folder(models_dir) / args.id).exists():
@@ -49,7 +51,7 @@ def add_model(args: argparse.Namespace, models_dir: Path) -> str:
     manifest = added.Manifest(
         id=args.id,
         name=args.name or args.id,
-        licence=args.licence.strip() or "not stated",
+        licence=args.licence.strip(),
         scale=args.scale,
         noise=args.noise,
         given_as=given_as,
