@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from enhanceit.errors import InvalidRequest
-from enhanceit.imaging.formats import OutputFormat
+from enhanceit.imaging.formats import FORMAT_ALIASES, OutputFormat
 
 DEFAULT_MODEL = "waifu2x-cunet"
 
@@ -71,6 +71,13 @@ class EnhanceOptions(BaseModel):
     strict: bool = Field(
         False, description="refuse damaged images (data that ends early) instead of filling what is missing"
     )
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _format_aliases(cls, value: object) -> object:
+        """``jpg`` is ``jpeg``, wherever options are given: the API (a job, a batch item), a preset, a URL's
+        pairs. The CLI takes it too (from file names)."""
+        return FORMAT_ALIASES.get(value.lower(), value) if isinstance(value, str) else value
 
     @field_validator("tta", mode="before")
     @classmethod

@@ -23,7 +23,6 @@ from pydantic import ValidationError
 
 from enhanceit.config import PRESET_NAME, PresetSettings
 from enhanceit.errors import InvalidRequest, field_errors
-from enhanceit.imaging.formats import FORMAT_ALIASES
 from enhanceit.options import EnhanceOptions
 
 #: The fields that together choose the output's size: a request setting one replaces a preset's choice.
@@ -38,15 +37,6 @@ def overlay(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     """``base``'s fields with ``top``'s over them; a size in ``top`` replaces ``base``'s size, whichever field."""
     kept = {k: v for k, v in base.items() if not (SIZE_FIELDS & top.keys() and k in SIZE_FIELDS)}
     return {**kept, **top}
-
-
-def _normalised(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """``jpg`` is ``jpeg``, as everywhere else a user names a format."""
-    out = dict(fields)
-    fmt = out.get("format")
-    if isinstance(fmt, str):
-        out["format"] = FORMAT_ALIASES.get(fmt.lower(), fmt)
-    return out
 
 
 @dataclass(frozen=True)
@@ -96,7 +86,7 @@ def load_presets(settings: PresetSettings) -> Presets:
         if not isinstance(value, dict):
             raise PresetError(f"preset {name!r}: a mapping of options, such as {{scale: 2}}")
         try:
-            options = EnhanceOptions.model_validate(_normalised(value))
+            options = EnhanceOptions.model_validate(value)
         except ValidationError as e:
             where, message = field_errors(e.errors())[0]
             raise PresetError(f"preset {name!r}: {where + ': ' if where else ''}{message}") from None

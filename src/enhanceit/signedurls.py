@@ -41,7 +41,6 @@ from typing import Any
 
 from enhanceit.config import Settings
 from enhanceit.errors import ForbiddenURL, InvalidRequest
-from enhanceit.imaging.formats import FORMAT_ALIASES
 from enhanceit.options import EnhanceOptions
 from enhanceit.presets import Presets
 from enhanceit.security.urlsigning import UrlKeys
@@ -120,7 +119,7 @@ def parse(rest: str) -> Parsed:
         if option == "preset":
             presets = tuple(value.split(":"))
         else:
-            given[option] = FORMAT_ALIASES.get(value.lower(), value) if option == "format" else value
+            given[option] = value
     return Parsed(decode_source(source), presets, given)
 
 

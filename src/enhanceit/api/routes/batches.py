@@ -25,7 +25,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -35,7 +35,6 @@ from enhanceit.api.jsonbody import read_json
 from enhanceit.api.routes.enhance import _read_upload, jsonable
 from enhanceit.bootstrap import Services
 from enhanceit.errors import EnhanceItError, InvalidRequest, UnsupportedFormat, public_detail
-from enhanceit.imaging.formats import FORMAT_ALIASES
 from enhanceit.jobs.archive import archive, logged
 from enhanceit.jobs.batches import BatchItem, ItemRefused
 from enhanceit.jobs.scratch import UPLOAD_PREFIX, owned
@@ -51,12 +50,6 @@ class ItemOptions(EnhanceOptions):
     """One item of a JSON batch: the image's URL and any option."""
 
     image_url: str | None = Field(None, max_length=8192, description="http(s) URL of the image to enhance")
-
-    @field_validator("format", mode="before")
-    @classmethod
-    def _aliases(cls, value: object) -> object:
-        """``jpg`` is ``jpeg``, as in ``POST /v1/enhance``."""
-        return FORMAT_ALIASES.get(value.lower(), value) if isinstance(value, str) else value
 
     def options(self) -> EnhanceOptions:
         return EnhanceOptions(**self.model_dump(exclude={"image_url"}))

@@ -24,7 +24,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError
 from starlette.datastructures import UploadFile
 
 from enhanceit import signedurls
@@ -33,7 +33,7 @@ from enhanceit.api.deps import Owner, ServicesDep
 from enhanceit.api.jsonbody import read_json
 from enhanceit.bootstrap import Services
 from enhanceit.errors import MIN_RETRY_AFTER, InvalidRequest, PayloadTooLarge, StorageUnavailable, UnsupportedFormat
-from enhanceit.imaging.formats import FORMAT_ALIASES, READABLE, SNIFF_BYTES, sniff
+from enhanceit.imaging.formats import READABLE, SNIFF_BYTES, sniff
 from enhanceit.jobs.model import Job, JobStatus
 from enhanceit.jobs.scratch import UPLOAD_PREFIX, owned
 from enhanceit.jobs.service import Upload
@@ -59,12 +59,6 @@ class EnhanceRequest(EnhanceOptions):
         if self.preset is None:
             return EnhanceOptions(**self.model_dump(exclude=not_options))
         return presets.options([self.preset], self.model_dump(exclude=not_options, exclude_unset=True))
-
-    @field_validator("format", mode="before")
-    @classmethod
-    def _aliases(cls, value: object) -> object:
-        """The CLI takes ``jpg`` (from file names); the API takes it too, as ``jpeg``."""
-        return FORMAT_ALIASES.get(value.lower(), value) if isinstance(value, str) else value
 
 
 _MULTIPART_SCHEMA = {
