@@ -40,6 +40,16 @@ def from_error(error: EnhanceItError, **extra: Any) -> JSONResponse:
     return response
 
 
+class InvalidFields(Exception):
+    """Parameters that do not validate, raised by a route that validates its body itself (multipart forms, a
+    batch's items): answered as :func:`invalid`, with ``extra`` members (a batch item's index)."""
+
+    def __init__(self, errors: Any, **extra: Any) -> None:
+        super().__init__("invalid parameters")
+        self.errors = errors
+        self.extra = extra
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(EnhanceItError)
     async def _ours(request: Request, exc: EnhanceItError) -> JSONResponse:
@@ -48,6 +58,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return invalid(exc.errors())
+
+    @app.exception_handler(InvalidFields)
+    async def _fields(request: Request, exc: InvalidFields) -> JSONResponse:
+        return invalid(exc.errors, **exc.extra)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

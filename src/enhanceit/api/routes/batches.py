@@ -32,7 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from enhanceit.api import problems
 from enhanceit.api.deps import Owner, ServicesDep
 from enhanceit.api.jsonbody import read_json
-from enhanceit.api.routes.enhance import _read_upload, jsonable
+from enhanceit.api.routes.enhance import jsonable, read_upload
 from enhanceit.bootstrap import Services
 from enhanceit.errors import EnhanceItError, InvalidRequest, UnsupportedFormat, public_detail
 from enhanceit.jobs.archive import archive, logged
@@ -105,19 +105,12 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-class _Invalid(Exception):
-    """Options that do not validate: pydantic's errors, their fields named from the request's top."""
-
-    def __init__(self, errors: list[Any], item: int | None = None) -> None:
-        self.errors = errors
-        self.item = item
-
-
 def _validate(data: Mapping[str, Any], where: tuple[str | int, ...], item: int | None = None) -> ItemOptions:
     try:
         return ItemOptions.model_validate(data)
     except ValidationError as e:
-        raise _Invalid([{**err, "loc": (*where, *err["loc"])} for err in e.errors()], item) from None
+        errors = [{**err, "loc": (*where, *err["loc"])} for err in e.errors()]  # fields named from the top
+        raise problems.InvalidFields(errors, **({} if item is None else {"item": item})) from None
 
 
 def _shared(options: Mapping[str, Any], where: tuple[str, ...] = ("options",)) -> dict[str, Any]:
@@ -154,7 +147,7 @@ async def _from_json(request: Request, services: Services) -> tuple[list[BatchIt
     try:
         body = BatchRequest.model_validate(data)
     except ValidationError as e:
-        raise _Invalid(e.errors()) from None
+        raise problems.InvalidFields(e.errors()) from None
     shared = _shared(body.options)
     items = []
     for index, own in enumerate(body.items):
@@ -188,7 +181,7 @@ async def _from_form(request: Request, services: Services, scratch: Path) -> tup
             folder = scratch / str(index)
             folder.mkdir()
             try:
-                upload = await _read_upload(file, folder, services.settings.limits.max_upload_bytes)
+                upload = await read_upload(file, folder, services.settings.limits.max_upload_bytes)
             except EnhanceItError as e:
                 raise ItemRefused(index, e) from None
             items.append(BatchItem(parsed.options(), upload=upload))
@@ -237,8 +230,6 @@ async def create_batch(request: Request, services: ServicesDep, owner: Owner) ->
             else:
                 raise UnsupportedFormat("send application/json with items, or multipart/form-data with files")
             batch = await asyncio.to_thread(services.batches.submit, items, webhook_url=webhook_url, owner=owner)
-        except _Invalid as e:
-            return problems.invalid(e.errors) if e.item is None else problems.invalid(e.errors, item=e.item)
         except ItemRefused as e:
             return _refused(e)
     body = await asyncio.to_thread(services.batches.render, batch)

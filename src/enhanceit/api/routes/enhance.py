@@ -115,7 +115,7 @@ def _wait_seconds(prefer: str | None, default: float, cap: float) -> float:
     return min(float(match.group(1)), cap) if match else default
 
 
-async def _read_upload(file: UploadFile, folder: Path, limit: int) -> Upload:
+async def read_upload(file: UploadFile, folder: Path, limit: int) -> Upload:
     """Copy the uploaded file to our own temporary file, hashing it and checking its size and kind."""
     path = folder / "upload"
     digest, size, head = hashlib.sha256(), 0, b""
@@ -139,19 +139,14 @@ def _parse(model: type[EnhanceRequest], data: dict[str, Any]) -> EnhanceRequest:
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        raise _Invalid(e.errors()) from None
+        raise problems.InvalidFields(e.errors()) from None
 
 
 def _options(body: EnhanceRequest, presets: Presets) -> EnhanceOptions:
     try:
         return body.options(presets)
     except ValidationError as e:  # a preset and the request's fields that do not go together
-        raise _Invalid(e.errors()) from None
-
-
-class _Invalid(Exception):
-    def __init__(self, errors: Any) -> None:
-        self.errors = errors
+        raise problems.InvalidFields(e.errors()) from None
 
 
 @router.post("/v1/enhance", summary="Enhance an image", openapi_extra=_OPENAPI, response_model=None)
@@ -166,31 +161,28 @@ async def enhance(
         raise InvalidRequest("Idempotency-Key must be 1-255 visible ASCII characters")
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     with tempfile.TemporaryDirectory(prefix=owned(UPLOAD_PREFIX), dir=services.settings.tmp_dir) as scratch:
-        try:
-            if ctype == "multipart/form-data":
-                async with request.form(max_files=1, max_fields=20) as form:  # closes its spooled files
-                    file = form.get("file")
-                    if not isinstance(file, UploadFile):
-                        raise InvalidRequest("multipart requests need a 'file' part")
-                    fields = {k: v for k, v in form.items() if k != "file" and isinstance(v, str) and v != ""}
-                    body = _parse(EnhanceRequest, fields)
-                    options = _options(body, services.presets)
-                    if body.image_url is not None:
-                        raise InvalidRequest("give either image_url or a file, not both")
-                    upload = await _read_upload(file, Path(scratch), services.settings.limits.max_upload_bytes)
-            elif ctype == "application/json":
-                data = await read_json(request, services.settings.limits.max_json_bytes)
-                if not isinstance(data, dict):
-                    raise InvalidRequest("the body must be a JSON object")
-                body = _parse(EnhanceRequest, data)
+        if ctype == "multipart/form-data":
+            async with request.form(max_files=1, max_fields=20) as form:  # closes its spooled files
+                file = form.get("file")
+                if not isinstance(file, UploadFile):
+                    raise InvalidRequest("multipart requests need a 'file' part")
+                fields = {k: v for k, v in form.items() if k != "file" and isinstance(v, str) and v != ""}
+                body = _parse(EnhanceRequest, fields)
                 options = _options(body, services.presets)
-                if body.image_url is None:
-                    raise InvalidRequest("image_url is required (or send the image as multipart 'file')")
-                upload = None
-            else:
-                raise UnsupportedFormat("send application/json with image_url, or multipart/form-data with file")
-        except _Invalid as e:
-            return problems.invalid(e.errors)
+                if body.image_url is not None:
+                    raise InvalidRequest("give either image_url or a file, not both")
+                upload = await read_upload(file, Path(scratch), services.settings.limits.max_upload_bytes)
+        elif ctype == "application/json":
+            data = await read_json(request, services.settings.limits.max_json_bytes)
+            if not isinstance(data, dict):
+                raise InvalidRequest("the body must be a JSON object")
+            body = _parse(EnhanceRequest, data)
+            options = _options(body, services.presets)
+            if body.image_url is None:
+                raise InvalidRequest("image_url is required (or send the image as multipart 'file')")
+            upload = None
+        else:
+            raise UnsupportedFormat("send application/json with image_url, or multipart/form-data with file")
         job = await asyncio.to_thread(
             services.jobs.submit,
             options,
