@@ -176,18 +176,29 @@ def test_a_refused_batch_creates_nothing(tmp_path: Path, images: HttpStub) -> No
     assert records(services) == (0, 0)
 
 
+#: Seconds per tile of the job that keeps the one worker busy: 64 tiles of a 128x128 image take 13 s, far
+#: longer than any test needs it running; it is canceled at the end, which stops it within a tile.
+BUSY_TILE_SECONDS = 0.2
+
+
+def running_job(c: httpx.Client, item: dict[str, object]) -> dict[str, object]:
+    """A job submitted and seen running: the worker is taken, and whatever comes next waits in the queue."""
+    busy: dict[str, object] = c.post("/v1/enhance", json=item, headers={"Prefer": "respond-async"}).json()
+    deadline = time.monotonic() + 10
+    while c.get(f"/v1/jobs/{busy['id']}").json()["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    return busy
+
+
 def test_a_batch_that_does_not_fit_the_queue_is_turned_away_whole(tmp_path: Path, images: HttpStub) -> None:
     """Room for the whole batch or none: 429 with Retry-After while the queue is busy, 400 if it never could."""
     images.routes["/a.png"] = send(200, png_bytes(noise(1, 128)), "image/png")
     settings = make_settings(tmp_path, jobs={"max_queue": 2, "max_concurrent": 1})
-    server, services = start(settings, engine=fake_engine(delay=0.05))
+    server, services = start(settings, engine=fake_engine(delay=BUSY_TILE_SECONDS))
     item = {"image_url": images.url("/a.png"), "tile": 16}
     with server, httpx.Client(base_url=server.url, timeout=30) as c:
-        busy = c.post("/v1/enhance", json=item, headers={"Prefer": "respond-async"}).json()
-        deadline = time.monotonic() + 10
-        while c.get(f"/v1/jobs/{busy['id']}").json()["status"] != "running":
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        busy = running_job(c, item)
         r = c.post("/v1/batches", json={"items": [item] * 3})  # 2 places left while one job runs
         assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
         r = c.post("/v1/batches", json={"items": [item] * 4})  # more than the queue ever holds
@@ -201,17 +212,13 @@ def test_canceling_a_batchs_queued_items_ends_it_with_its_webhook(tmp_path: Path
     batch."""
     images.routes["/a.png"] = send(200, png_bytes(noise(1, 128)), "image/png")
     settings = make_settings(tmp_path, webhook_secret=SECRET, jobs={"max_queue": 8, "max_concurrent": 1})
-    server, _ = start(settings, engine=fake_engine(delay=0.05))
+    server, _ = start(settings, engine=fake_engine(delay=BUSY_TILE_SECONDS))
     receiver = HttpStub().start()
     receiver.routes["/hook"] = send(204)
     item = {"image_url": images.url("/a.png"), "tile": 16}
     try:
         with server, httpx.Client(base_url=server.url, timeout=30) as c:
-            busy = c.post("/v1/enhance", json=item, headers={"Prefer": "respond-async"}).json()
-            deadline = time.monotonic() + 10
-            while c.get(f"/v1/jobs/{busy['id']}").json()["status"] != "running":
-                assert time.monotonic() < deadline
-                time.sleep(0.02)
+            busy = running_job(c, item)
             body = {"items": [item, {**item, "scale": 4}], "webhook_url": receiver.url("/hook")}
             batch = c.post("/v1/batches", json=body).json()
             for entry in batch["items"]:
