@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from enhanceit.cli.common import EXIT_FAILED, EXIT_OK, UsageError, check_writable_dir, presets, settings
-from enhanceit.errors import EnhanceItError, InvalidRequest, field_errors
+from enhanceit.cli.flags import add_image_options, given, usage_error
+from enhanceit.errors import EnhanceItError, InvalidRequest
 from enhanceit.imaging.formats import (
     DEFAULT_OUTPUT,
     FORMATS,
     IMAGE_SUFFIXES,
-    OUTPUT_NAMES,
     OutputFormat,
     extension,
     output_format,
@@ -36,17 +36,6 @@ class FileTask:
     format: OutputFormat | None
 
 
-def _noise(text: str) -> int | str:
-    """``--noise``: ``auto`` or a level from -1 to 3."""
-    from enhanceit.options import MAX_NOISE, MIN_NOISE
-
-    if text == "auto":
-        return text
-    if text.lstrip("-").isdigit() and MIN_NOISE <= int(text) <= MAX_NOISE:
-        return int(text)
-    raise argparse.ArgumentTypeError(f"invalid level '{text}': auto, or {MIN_NOISE} (none) to {MAX_NOISE}")
-
-
 def add_parser(sub: Any) -> None:
     up = sub.add_parser(
         "upscale", help="enhance image files", description="Enhance one file to a file, or many to a folder."
@@ -61,62 +50,19 @@ def add_parser(sub: Any) -> None:
         help="output file, or folder for several inputs",
     )
     up.add_argument(
-        "--model",
-        default=None,
-        help="model id, or 'photo' / 'art' (see 'enhanceit models list'; default waifu2x-cunet)",
-    )
-    up.add_argument(
         "--preset",
         help="a named option set of the settings (ENHANCEIT_PRESETS, ENHANCEIT_PRESETS_FILE); options given here "
         "override its own",
     )
-    # Options left unset are None, so that a preset's values are not overridden by defaults nobody typed.
-    up.add_argument(
-        "--noise",
-        type=_noise,
-        default=None,
-        metavar="auto|-1..3",
-        help="noise reduction level: auto (from the input: a JPEG's quality; none for lossless formats, "
-        "the default), -1 = none, 0-3 = stronger",
-    )
-    size = up.add_mutually_exclusive_group()
-    size.add_argument("--scale", type=float, help="scale factor (default 2)")
-    size.add_argument("--width", type=int, help="output width (height keeps the aspect ratio)")
-    size.add_argument("--height", type=int, help="output height (width keeps the aspect ratio)")
-    up.add_argument("--tta", type=int, choices=(0, 2, 4, 8), help="test-time augmentation level (default 0: off)")
-    up.add_argument(
-        "--format",
-        choices=tuple(OUTPUT_NAMES),
-        help="output format (default: from OUT's extension, else png; an animation keeps its own, APNG becomes webp)",
-    )
-    up.add_argument(
-        "--frames",
-        choices=("all", "first"),
-        help="an animated GIF, WebP or PNG: enhance every frame (default), or only the first, as a still image",
-    )
-    up.add_argument("--quality", type=int, help="lossy quality 1-100 (JPEG, AVIF; WebP is lossless without it)")
-    up.add_argument(
-        "--alpha",
-        choices=("lanczos", "network"),
-        help="an image with transparency: run the network on its alpha too (the default: sharper edges, twice "
-        "the inference), or resize the alpha with Lanczos",
-    )
-    up.add_argument(
-        "--metadata",
-        choices=("keep", "all", "none"),
-        help="the input's EXIF in the result: keep (camera, dates, exposure, author; never GPS; the default), "
-        "all (with GPS and XMP), none (only the ICC profile)",
+    add_image_options(
+        up,
+        format_help="output format (default: from OUT's extension, else png; an animation keeps its own, APNG "
+        "becomes webp)",
     )
     up.add_argument("--tile", type=int, help="tile side in pixels (default: the model's; smaller uses less memory)")
     up.add_argument("--threads", type=int, help="inference threads (default: all cores)")
     up.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders of folder inputs")
     up.add_argument("--quiet", action="store_true", help="no progress bar")
-    up.add_argument(
-        "--strict",
-        action="store_true",
-        default=None,
-        help="refuse damaged images (data that ends early) instead of filling them",
-    )
     up.set_defaults(run=run)
 
 
@@ -234,29 +180,14 @@ def _options(args: argparse.Namespace, fmt: OutputFormat | None, presets: Preset
     from enhanceit.options import EnhanceOptions
     from enhanceit.presets import Presets
 
-    given = {
-        "model": args.model,
-        "noise": args.noise,
-        "scale": args.scale,
-        "width": args.width,
-        "height": args.height,
-        "tta": args.tta,
-        "format": fmt,
-        "frames": args.frames,
-        "quality": args.quality,
-        "tile": args.tile,
-        "strict": args.strict,
-        "metadata": args.metadata,
-        "alpha": args.alpha,
-    }
-    given = {name: value for name, value in given.items() if value is not None}
+    asked = {**given(args), "format": fmt, "tile": args.tile}
+    asked = {name: value for name, value in asked.items() if value is not None}
     try:
         if args.preset is not None:
-            return (presets or Presets()).options([args.preset], given)
-        return EnhanceOptions(**given)
+            return (presets or Presets()).options([args.preset], asked)
+        return EnhanceOptions(**asked)
     except ValidationError as e:
-        where, message = field_errors(e.errors())[0]
-        raise UsageError(f"--{where}: {message}" if where else message) from None
+        raise usage_error(e) from None
 
 
 def run(args: argparse.Namespace) -> int:

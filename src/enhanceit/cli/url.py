@@ -12,32 +12,14 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from enhanceit.cli.common import EXIT_OK, UsageError, presets, settings
-from enhanceit.errors import ForbiddenURL, field_errors
+from enhanceit.cli.flags import add_image_options, given, usage_error
+from enhanceit.errors import ForbiddenURL
 
 if TYPE_CHECKING:
     from enhanceit.config import Settings
 
-#: The options ``url sign`` takes, by their long names: the URL grammar's (``signedurls.SHORT``).
-OPTIONS = (
-    "model",
-    "scale",
-    "width",
-    "height",
-    "noise",
-    "format",
-    "quality",
-    "tta",
-    "frames",
-    "alpha",
-    "metadata",
-    "strict",
-)
-
 
 def add_parser(sub: Any) -> None:
-    from enhanceit.cli.upscale import _noise
-    from enhanceit.imaging.formats import OUTPUT_NAMES
-
     actions = sub.add_parser("url", help="signed processing URLs").add_subparsers(
         dest="url_command", required=True, metavar="ACTION"
     )
@@ -48,19 +30,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("source", metavar="SOURCE", help="the image's http(s) URL")
     p.add_argument("--preset", action="append", help="a preset's name (again for more, applied in order)")
-    p.add_argument("--model", help="model id or alias ('photo', 'art')")
-    size = p.add_mutually_exclusive_group()
-    size.add_argument("--scale", type=float, help="scale factor (default 2)")
-    size.add_argument("--width", type=int, help="output width (height keeps the aspect ratio)")
-    size.add_argument("--height", type=int, help="output height (width keeps the aspect ratio)")
-    p.add_argument("--noise", type=_noise, metavar="auto|-1..3", help="noise reduction level (default auto)")
-    p.add_argument("--format", choices=tuple(OUTPUT_NAMES), help="output format (default png)")
-    p.add_argument("--quality", type=int, help="lossy quality 1-100")
-    p.add_argument("--tta", type=int, choices=(0, 2, 4, 8), help="test-time augmentation level")
-    p.add_argument("--frames", choices=("all", "first"), help="an animation: every frame, or the first")
-    p.add_argument("--alpha", choices=("lanczos", "network"), help="how an alpha channel is enlarged")
-    p.add_argument("--metadata", choices=("keep", "all", "none"), help="the input's EXIF in the result")
-    p.add_argument("--strict", action="store_true", default=None, help="refuse damaged images")
+    add_image_options(p, format_help="output format (default png; an animation keeps its own)")
     p.set_defaults(run=run)
 
 
@@ -84,14 +54,12 @@ def sign(config: Settings, source: str, fields: Mapping[str, Any], preset_names:
     try:
         signedurls.options(parsed, presets(config), config.presets.only)
     except ValidationError as e:
-        where, message = field_errors(e.errors())[0]
-        raise UsageError(f"--{where}: {message}" if where else message) from None
+        raise usage_error(e) from None
     except ForbiddenURL as e:
         raise UsageError(str(e)) from None
     return signedurls.signed_path(keys, source, option_pairs)
 
 
 def run(args: argparse.Namespace) -> int:
-    fields = {name: getattr(args, name) for name in OPTIONS}
-    print(sign(settings(), args.source, fields, args.preset or ()))
+    print(sign(settings(), args.source, given(args), args.preset or ()))
     return EXIT_OK
