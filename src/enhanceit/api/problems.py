@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from enhanceit import logs
 from enhanceit.errors import EnhanceItError, field_errors, problem_type, public_detail
+from enhanceit.jobs.model import JobError
 
 logger = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -38,6 +39,12 @@ def from_error(error: EnhanceItError, **extra: Any) -> JSONResponse:
     response = problem(error.status_code, error.title, public_detail(error.detail), error.slug, **extra)
     response.headers.update(error.headers)  # a Retry-After among them is clamped already (errors.Busy)
     return response
+
+
+def from_job_error(error: JobError, **extra: Any) -> JSONResponse:
+    """A failed job's error as the problem the same failure gets inside a request (its message is public
+    already: :meth:`JobError.of`)."""
+    return problem(error.status, error.type.replace("-", " ").capitalize(), error.message, error.type, **extra)
 
 
 class InvalidFields(Exception):

@@ -251,10 +251,7 @@ def job_response(services: Services, job: Job, waited: bool = False) -> Response
     body = rendered(services, job)
     location = f"/v1/jobs/{job.id}"
     if job.status == JobStatus.FAILED and job.error is not None:
-        e = job.error
-        response: Response = problems.problem(
-            e.status, e.type.replace("-", " ").capitalize(), e.message, e.type, job=jsonable(body)
-        )
+        response: Response = problems.from_job_error(job.error, job=jsonable(body))
     elif job.status.finished:
         response = JSONResponse(jsonable(body), status_code=200)
     else:

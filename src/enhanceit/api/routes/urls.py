@@ -198,8 +198,7 @@ def _unfinished(job: Job) -> Response:
         headers = {**_NO_STORE, "Retry-After": str(MIN_RETRY_AFTER)}
         return JSONResponse(brief, status_code=202, headers=headers)
     if job.error is not None:
-        e = job.error
-        response = problems.problem(e.status, e.type.replace("-", " ").capitalize(), e.message, e.type, job=brief)
+        response = problems.from_job_error(job.error, job=brief)
     else:
         response = problems.from_error(Canceled("the job was canceled"), job=brief)
     response.headers.update(_NO_STORE)
