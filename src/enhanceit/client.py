@@ -159,15 +159,7 @@ class Client:
     def archive(self, batch_id: str, output: str | Path) -> Path:
         """The batch's results as a zip (with a manifest.json of the items that have none), saved at
         ``output`` as it streams."""
-        path = Path(output)
-        partial = path.with_name(f".{path.name}.part")
-        with self._http.stream("GET", f"v1/batches/{batch_id}/archive") as response:
-            self._checked(response)
-            with partial.open("wb") as f:
-                for chunk in response.iter_bytes():
-                    f.write(chunk)
-        partial.replace(path)
-        return path
+        return self._save(self._http, f"v1/batches/{batch_id}/archive", Path(output))
 
     def _post_files(self, paths: list[Path], options: Mapping[str, Any], webhook_url: str | None) -> httpx.Response:
         fields = {k: _field(v) for k, v in options.items() if v is not None}
@@ -208,6 +200,10 @@ class Client:
             response = http.get(url)
             self._checked(response)
             return Result(job, content=response.content)
+        return Result(job, path=self._save(http, url, output))
+
+    def _save(self, http: httpx.Client, url: str, output: Path) -> Path:
+        """``url``'s body streamed to a file beside ``output``, renamed to it when whole: never a half file."""
         partial = output.with_name(f".{output.name}.part")
         with http.stream("GET", url) as response:
             self._checked(response)
@@ -215,7 +211,7 @@ class Client:
                 for chunk in response.iter_bytes():
                     f.write(chunk)
         partial.replace(output)
-        return Result(job, path=output)
+        return output
 
     @staticmethod
     def _checked(response: httpx.Response) -> httpx.Response:

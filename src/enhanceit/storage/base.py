@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +48,14 @@ class StoredObject:
     size: int
     content_type: str
     expires_at: datetime
+
+
+def blocks(stream: BinaryIO, size: int = 1 << 16) -> Iterator[bytes]:
+    """A stored object's stream (:meth:`Storage.open`) a block at a time, closed at its end or when the reader
+    stops: what a response streams to its client."""
+    with stream:
+        while block := stream.read(size):
+            yield block
 
 
 class Storage(ABC):

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 
 from enhanceit.api.deps import ServicesDep
 from enhanceit.errors import EnhanceItError, public_detail
+from enhanceit.storage.base import blocks
 
 router = APIRouter()
 
@@ -93,13 +94,7 @@ async def files(key: str, request: Request, services: ServicesDep, expires: str 
     if request.method == "HEAD":  # what GET would send, without opening the object
         return Response(media_type=found.content_type, headers=headers)
     stream = await asyncio.to_thread(storage.open, key)
-
-    def chunks() -> Any:
-        with stream:
-            while block := stream.read(1 << 16):
-                yield block
-
-    return StreamingResponse(chunks(), media_type=found.content_type, headers=headers)
+    return StreamingResponse(blocks(stream), media_type=found.content_type, headers=headers)
 
 
 @router.head("/files/{key:path}", include_in_schema=False)

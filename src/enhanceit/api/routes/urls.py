@@ -51,6 +51,7 @@ from enhanceit.imaging.formats import media_type
 from enhanceit.jobs.model import Job, JobStatus
 from enhanceit.options import EnhanceOptions
 from enhanceit.security.urlsigning import UrlKeys
+from enhanceit.storage.base import blocks
 
 router = APIRouter(tags=["urls"])
 #: The owner of every signed URL's job: the same on every replica (the idempotency keys are per owner), and
@@ -182,13 +183,8 @@ async def signed_url(signature: str, rest: str, request: Request, services: Serv
 
 
 def _image(stream: BinaryIO, fmt: str, size: int, headers: dict[str, str]) -> StreamingResponse:
-    def chunks() -> Any:
-        with stream:
-            while block := stream.read(1 << 16):
-                yield block
-
     headers = {**headers, "Content-Length": str(size), "X-Content-Type-Options": "nosniff"}
-    return StreamingResponse(chunks(), media_type=media_type(fmt), headers=headers)
+    return StreamingResponse(blocks(stream), media_type=media_type(fmt), headers=headers)
 
 
 def _unfinished(job: Job) -> Response:
