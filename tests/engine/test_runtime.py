@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from enhanceit.engine.fake import NearestBackend, nearest_backend
+from enhanceit.engine.memory import footprint
 from enhanceit.engine.plan import make_plan
 from enhanceit.engine.runtime import OPENVINO_F32_MEMORY, OPENVINO_RUNTIME_MB, OPENVINO_TILE, Engine, EngineConfig
 from enhanceit.models import get_model
@@ -39,7 +40,8 @@ def test_a_clients_tile_never_lifts_the_memory_budget(backend: str) -> None:
     net = cunet.net(2, -1)
     assert net is not None
     engine = Engine(EngineConfig(backend=backend, precision="f32", memory_budget_mb=400))  # type: ignore[arg-type]
-    base, kb_per_px = engine._memory(cunet, backend)  # type: ignore[arg-type]
+    found = footprint(cunet, backend, engine.precision)  # type: ignore[arg-type]
+    base, kb_per_px = found.base_mb, found.kb_per_px
     for asked in (512, 768, 4096):
         tile = engine.tile_for(cunet, net, requested=asked)
         side = tile + 2 * net.pad

@@ -285,12 +285,6 @@ class Engine:
     def _footprint(self, spec: ModelSpec, net: Net, kind: BackendName) -> Footprint:
         return footprint(spec, kind, self.precision, net)
 
-    def _memory(self, spec: ModelSpec, kind: BackendName, net: Net | None = None) -> tuple[float, float]:
-        """(MB the process holds with the net loaded, KB per pixel of one padded tile) on ``kind`` in this
-        engine's precision: its footprint as a pair, which tests check the sizes against."""
-        found = footprint(spec, kind, self.precision, net)
-        return found.base_mb, found.kb_per_px
-
     def runs_on(self, spec: ModelSpec) -> dict[str, Any]:
         """What ``spec``'s nets run on here: the backend and precision the settings resolve to (a backend
         measured per net says so until it is), and each of its nets loaded now with what it runs on."""
